@@ -1,0 +1,139 @@
+"""``make_env``: one entry point from an env id to a batched TorchRL environment."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+import gymnasium as gym
+import torch
+from torchrl.envs import DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
+
+from taskdistill_rl.envs.batched import BatchedNDCartPole
+from taskdistill_rl.errors import UnknownEnvError
+
+NDCARTPOLE_ID = "NDCartPole-v0"
+
+
+def register_envs() -> None:
+    """Register ``NDCartPole-v0`` with gymnasium (idempotent).
+
+    A string entry point, so spawned workers (``AsyncVectorEnv``, SB3 ``SubprocVecEnv``) that
+    import only gymnasium can still build it.
+    """
+    if NDCARTPOLE_ID not in gym.registry:
+        gym.register(
+            id=NDCARTPOLE_ID,
+            entry_point="taskdistill_rl.envs.ndcartpole:NDCartPoleEnv",
+            max_episode_steps=500,
+            reward_threshold=475.0,
+            kwargs={"n_dims": 1},
+        )
+
+
+def _load_namespace(env_id: str) -> None:
+    # gymnasium only knows the ALE/ namespace once ale_py is imported (torchrl-notes surprise 8).
+    if env_id.startswith("ALE/"):
+        try:
+            import ale_py
+        except ImportError as err:
+            raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'") from err
+        gym.register_envs(ale_py)
+
+
+def check_env_id(env_id: str) -> str:
+    """Return ``env_id`` if gymnasium can make it, else raise :class:`UnknownEnvError`.
+
+    Raises:
+        UnknownEnvError: naming the closest registered ids when there are any.
+    """
+    if not isinstance(env_id, str) or not env_id:
+        raise UnknownEnvError(f"an env id must be a non-empty string, got {env_id!r}")
+    register_envs()
+    _load_namespace(env_id)
+    if env_id in gym.registry:
+        return env_id
+    close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else " See gymnasium.pprint_registry()."
+    raise UnknownEnvError(f"unknown environment id {env_id!r}.{hint}")
+
+
+def env_family(env_id: str) -> str:
+    """``"atari"``, ``"mujoco"``, ``"ndcartpole"`` or ``"classic"`` (everything else)."""
+    if env_id == NDCARTPOLE_ID:
+        return "ndcartpole"
+    if env_id.startswith("ALE/"):
+        return "atari"
+    entry = str(gym.spec(env_id).entry_point)
+    return "mujoco" if "mujoco" in entry else "classic"
+
+
+def _float_observations(env: EnvBase) -> EnvBase:
+    """Cast float64 observations to float32 (MuJoCo; torchrl-notes surprise 5)."""
+    keys = [k for k, spec in env.observation_spec.items(True, True) if spec.dtype == torch.float64]
+    return TransformedEnv(env, DoubleToFloat(in_keys=keys)) if keys else env
+
+
+# Per-family TorchRL preprocessing applied after vectorisation. The Atari and MuJoCo issues
+# replace their entries with the standard pipelines (frame stacking, normalisation, ...).
+PREPROCESSING: dict[str, Callable[[EnvBase], EnvBase]] = {
+    "classic": _float_observations,
+    "mujoco": _float_observations,
+    "atari": lambda env: env,
+}
+
+
+def make_env(
+    env_id: str,
+    *,
+    num_envs: int = 1,
+    device: torch.device | str = "cpu",
+    seed: int | None = None,
+    **env_kwargs,
+) -> EnvBase:
+    """Make a batched TorchRL env (batch size ``[num_envs]``) for any supported id.
+
+    ``NDCartPole-v0`` gives the fast torch :class:`BatchedNDCartPole`; any other gymnasium id
+    gives a synchronous gymnasium vector env (same-step auto-reset) inside ``GymWrapper``, with
+    discrete actions as integer indices, then the family's preprocessing.
+
+    Args:
+        env_id: a gymnasium id, e.g. ``"NDCartPole-v0"``, ``"CartPole-v1"``, ``"Hopper-v5"``.
+
+    Keyword Args:
+        num_envs: number of environments stepped together.
+        device: device of the returned tensors.
+        seed: seeds the env (initial states) when given.
+        **env_kwargs: passed to the environment's constructor (e.g. ``n_dims=2``).
+
+    Raises:
+        UnknownEnvError: for an id gymnasium does not know (close names suggested).
+        TypeError, ValueError: for bad constructor arguments such as ``n_dims=0``.
+
+    Examples:
+        >>> env = make_env("NDCartPole-v0", num_envs=4, n_dims=2, seed=0)
+        >>> env.batch_size, env.action_spec.space.n
+        (torch.Size([4]), 4)
+    """
+    check_env_id(env_id)
+    family = env_family(env_id)
+    if family == "ndcartpole":
+        unknown = set(env_kwargs) - {"n_dims", "dtype"}
+        if unknown:
+            raise TypeError(f"{NDCARTPOLE_ID} takes only n_dims (and dtype), got {sorted(unknown)}")
+        return BatchedNDCartPole(num_envs=num_envs, device=device, seed=seed, **env_kwargs)
+    try:
+        vec = gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            **env_kwargs,
+        )
+    except TypeError as err:
+        raise TypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
+    env = GymWrapper(vec, categorical_action_encoding=True, device=device)
+    env = PREPROCESSING[family](env)
+    if seed is not None:
+        env.set_seed(seed)
+    return env
