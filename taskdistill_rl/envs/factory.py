@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -42,7 +43,7 @@ def _load_namespace(env_id: str) -> None:
 
 
 def check_env_id(env_id: str) -> str:
-    """Return ``env_id`` if gymnasium can make it, else raise :class:`UnknownEnvError`.
+    """Return ``env_id`` if gymnasium can make it, else raise `UnknownEnvError`.
 
     Raises:
         UnknownEnvError: naming the closest registered ids when there are any.
@@ -89,11 +90,11 @@ def make_env(
     num_envs: int = 1,
     device: torch.device | str = "cpu",
     seed: int | None = None,
-    **env_kwargs,
+    **env_kwargs: Any,
 ) -> EnvBase:
     """Make a batched TorchRL env (batch size ``[num_envs]``) for any supported id.
 
-    ``NDCartPole-v0`` gives the fast torch :class:`BatchedNDCartPole`; any other gymnasium id
+    ``NDCartPole-v0`` gives the fast torch `BatchedNDCartPole`; any other gymnasium id
     gives a synchronous gymnasium vector env (same-step auto-reset) inside ``GymWrapper``, with
     discrete actions as integer indices, then the family's preprocessing.
 

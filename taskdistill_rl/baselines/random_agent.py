@@ -1,0 +1,25 @@
+"""Uniform-random agent (the paper's Table 8 baseline)."""
+
+from __future__ import annotations
+
+import torch
+
+from taskdistill_rl.envs import make_env
+from taskdistill_rl.rollouts import episode_returns
+
+
+def random_agent_returns(
+    env_id: str, *, episodes: int = 100, seed: int = 0, env_kwargs: dict | None = None
+) -> torch.Tensor:
+    """Returns of ``episodes`` episodes of uniformly random actions, all stepped together."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    env = make_env(env_id, num_envs=episodes, seed=seed, **(env_kwargs or {}))
+    spec = env.action_spec
+    generator = torch.Generator().manual_seed(seed)
+    if hasattr(spec.space, "n"):
+        act = lambda obs: torch.randint(0, spec.space.n, (episodes,), generator=generator)
+    else:
+        low, high = spec.space.low, spec.space.high
+        act = lambda obs: low + (high - low) * torch.rand(spec.shape, generator=generator)
+    return episode_returns(env, act)

@@ -1,0 +1,73 @@
+"""The taskdistill CLI: outputs, config files and one-line errors."""
+
+import json
+import tomllib
+
+import pytest
+
+from taskdistill_rl import __version__
+from taskdistill_rl.cli import main, parse_env_kwargs
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_baseline_random_writes_summary_and_config(tmp_path):
+    out = tmp_path / "rand"
+    args = [
+        "baseline",
+        "--env",
+        "NDCartPole-v0",
+        "--env-kwargs",
+        "n_dims=2",
+        "--episodes",
+        "500",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    result = summary["evaluation"]["results"]["random"]
+    assert abs(result["mean"] - 18.9) < 1.5 and result["episodes"] == 500  # paper Table 8
+    assert summary["evaluation"]["env_kwargs"] == {"n_dims": 2}
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["env_kwargs"] == {"n_dims": 2} and config["episodes"] == 500
+
+
+def test_config_file_sets_options(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('env = "NDCartPole-v0"\nepisodes = 50\nseed = 3\n[env_kwargs]\nn_dims = 3\n')
+    assert main(["baseline", "--config", str(cfg), "--out", str(tmp_path / "o"), "-q"]) == 0
+    config = tomllib.loads((tmp_path / "o" / "config.toml").read_text())
+    assert config["episodes"] == 50 and config["seed"] == 3 and config["env_kwargs"] == {"n_dims": 3}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["baseline", "--env", "NDCartPol-v0"], "Did you mean: NDCartPole-v0"),
+        (["baseline", "--env-kwargs", "n_dims=0"], "n_dims must be >= 1"),
+        (["baseline", "--env-kwargs", "n_dims"], "key=value"),
+        (["baseline", "--algo", "dqn"], "--algo"),
+        (["baseline", "--config", "missing.toml"], "does not exist"),
+    ],
+    ids=["unknown-env", "n_dims-0", "bad-kwargs", "bad-algo", "missing-config"],
+)
+def test_errors_are_one_line_without_traceback(capsys, args, message):
+    assert main([*args, "-q"]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    assert main(["baseline", "--episodes", "5", "--out", str(blocker), "-q"]) == 1
+    assert "not a directory" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me"
+
+
+def test_parse_env_kwargs():
+    assert parse_env_kwargs(["n_dims=2", "mode=rgb", "x=1.5"]) == {"n_dims": 2, "mode": "rgb", "x": 1.5}
