@@ -1,9 +1,9 @@
 """The taskdistill CLI: outputs, config files and one-line errors."""
 
 import json
-import tomllib
 
 import pytest
+import tomllib
 
 from taskdistill_rl import __version__
 from taskdistill_rl.cli import main, parse_env_kwargs
