@@ -19,6 +19,7 @@ from rich.table import Table
 
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import TaskDistillError
+from taskdistill_rl.io import write_json, write_toml
 
 app = typer.Typer(
     name="taskdistill",
@@ -159,7 +160,6 @@ def baseline(
 ) -> None:
     """Evaluate a baseline agent (the paper's Table 8 random agent) and print its return."""
     from taskdistill_rl.baselines import random_agent_returns
-    from taskdistill_rl.io import write_json, write_toml
 
     if algo != "random":
         raise TaskDistillError(f"--algo must be 'random', got {algo!r}")
@@ -200,6 +200,209 @@ def baseline(
         )
 
 
+OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
+
+
+def run_metadata() -> dict:
+    """Volatile facts for summary.json (never in the .pt): library versions and git commit."""
+    import subprocess
+
+    import gymnasium
+    import tensordict
+    import torch
+    import torchrl
+
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "taskdistill_rl": __version__,
+        "torch": torch.__version__,
+        "torchrl": torchrl.__version__,
+        "tensordict": tensordict.__version__,
+        "gymnasium": gymnasium.__version__,
+        "git_commit": commit,
+    }
+
+
+@app.command()
+def distill(
+    env: EnvOpt = "NDCartPole-v0",
+    env_kwargs: EnvKwargsOpt = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="Distilled instances (default ceil(c/2)+1; 64 continuous).")
+    ] = None,
+    out: OutDirOpt = Path("runs/distill"),
+    preset: Annotated[str, typer.Option(help="fast (measured default) or paper (appendix A).")] = "fast",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Stop after N meta-epochs.")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    target_return: Annotated[
+        float | None, typer.Option(help="Stop once periodic evaluation reaches R.")
+    ] = None,
+    seed: SeedOpt = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    num_envs: Annotated[int | None, typer.Option(min=1, help="Parallel envs per rollout (preset).")] = None,
+    encoder_layers: Annotated[int, typer.Option(min=0, help="Encoder rollback layers (0 = full).")] = 0,
+    inner_steps: Annotated[int, typer.Option(min=1, help="Inner SGD steps (1 is the promise).")] = 1,
+    final_learners: Annotated[int, typer.Option(min=1, help="Learners in the final evaluation.")] = 100,
+    final_episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner, final evaluation.")] = 100,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Distil ENV into OUT/distilled.pt with PPMO (+ checkpoint, metrics.csv, config.toml, summary.json)."""
+    from taskdistill_rl.config import DistillConfig
+    from taskdistill_rl.distill import Distiller
+    from taskdistill_rl.evaluate import fit_population
+
+    if epochs is None and time_budget is None and target_return is None:
+        raise TaskDistillError("give a stop criterion: --epochs, --time-budget or --target-return")
+    if resume and not (out / "checkpoint.pt").is_file():
+        raise TaskDistillError(f"--resume: no checkpoint at {out / 'checkpoint.pt'}")
+    prepare_out_dir(out)
+    cfg = DistillConfig(
+        env=env,
+        env_kwargs=parse_env_kwargs(env_kwargs),
+        k=k,
+        preset=preset,
+        epochs=epochs,
+        time_budget=time_budget,
+        target_return=target_return,
+        seed=seed,
+        device=device,
+        num_envs=num_envs,
+        encoder_layers=encoder_layers,
+        inner_steps=inner_steps,
+        final_learners=final_learners,
+        final_episodes=final_episodes,
+    )
+    distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)
+    if resume:
+        distiller.load_checkpoint(out / "checkpoint.pt")
+    ds = distiller.train()
+    cfg = distiller.config
+    returns = distiller.evaluate(n_learners=final_learners, episodes=final_episodes, seed=seed + 10_000)
+    evaluation = {
+        "env_id": env,
+        "env_kwargs": cfg.env_kwargs,
+        "k": cfg.k,
+        "seed": seed + 10_000,
+        "action_rule": "sample",
+        "results": {"lambda": results_entry(returns, n_learners=final_learners)},
+    }
+    population = [ds.make_learner(seed=i) for i in range(1000)]
+    start = time.perf_counter()
+    fit_population(ds, population)
+    fit_seconds = (time.perf_counter() - start) / len(population)
+    write_json(out / "eval.json", evaluation)
+    write_json(
+        out / "summary.json",
+        {
+            "kind": "distill",
+            "env": env,
+            "env_kwargs": cfg.env_kwargs,
+            "k": cfg.k,
+            "preset": cfg.preset,
+            "wall_seconds": distiller.wall_seconds,
+            "env_frames": distiller.frames,
+            "meta_epochs": distiller.meta_epoch,
+            "best_meta_epoch": None if distiller.best is None else distiller.best[1],
+            "final_inner_lr": float(ds.inner_lr.detach()),
+            "evaluation": evaluation,
+            "fit_seconds_per_learner": fit_seconds,
+            "versions": run_metadata(),
+        },
+    )
+    print_results(
+        f"{env} {cfg.env_kwargs or ''} k={cfg.k}: {distiller.meta_epoch} meta-epochs, "
+        f"{distiller.wall_seconds:.0f} s",
+        evaluation["results"],
+        quiet,
+    )
+
+
+@app.command()
+def evaluate(
+    paths: Annotated[list[Path], typer.Argument(help="Distilled .pt file(s).")],
+    learners: Annotated[
+        str, typer.Option(help="Learner distribution(s), comma-separated: lambda.")
+    ] = "lambda",
+    n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per distribution.")] = 100,
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner.")] = 100,
+    deterministic: Annotated[bool, typer.Option(help="Act by argmax/mean instead of sampling.")] = False,
+    seed: SeedOpt = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
+    ] = None,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """k-shot evaluation: fresh learners fitted in ONE step on the file, stepped in the env."""
+    from taskdistill_rl.dataset import load_distilled
+    from taskdistill_rl.evaluate import evaluate_dataset
+    from taskdistill_rl.learners import LEARNERS
+
+    names = [n.strip() for n in learners.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LEARNERS]
+    if unknown:
+        raise TaskDistillError(f"unknown learner distribution(s) {unknown}; available: {sorted(LEARNERS)}")
+    datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
+    for path, ds in datasets:
+        results = {}
+        for name in names:
+            returns = evaluate_dataset(
+                ds,
+                n_learners=n_learners,
+                episodes=episodes,
+                seed=seed,
+                deterministic=deterministic,
+                inner_steps=ds.meta.get("inner_steps", 1),
+            )
+            results[name] = results_entry(returns, n_learners=n_learners)
+        evaluation = {
+            "env_id": ds.meta.get("env_id"),
+            "env_kwargs": ds.meta.get("env_kwargs", {}),
+            "k": ds.k,
+            "seed": seed,
+            "action_rule": "deterministic" if deterministic else "sample",
+            "results": results,
+        }
+        rule = evaluation["action_rule"]
+        print_results(
+            f"{path} ({evaluation['env_id']} {evaluation['env_kwargs']}, k={ds.k}, {rule} actions)",
+            results,
+            quiet,
+        )
+        if out is not None:
+            target = out if len(paths) == 1 else out / f"{path.parent.name or path.stem}-eval.json"
+            write_json(target, evaluation)
+
+
+@app.command()
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (with metrics.csv).")],
+    out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("distill.png"),
+) -> None:
+    """Plot return and inner lr against meta-epoch and wall time for one or more runs."""
+    from taskdistill_rl.plots import plot_runs
+
+    missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
+    if missing:
+        raise TaskDistillError(f"no metrics.csv in: {', '.join(missing)}")
+    plot_runs(runs, out)
+    console.print(f"wrote {out}")
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: library errors become one line on stderr and exit code 1."""
@@ -216,6 +419,15 @@ def main(argv: list[str] | None = None) -> int:
     except (TaskDistillError, ValueError, TypeError, KeyError, FileNotFoundError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"taskdistill: error: {message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("TASKDISTILL_DEBUG"):
+            raise
+        print(
+            f"taskdistill: internal error: {type(exc).__name__}: {exc} (set TASKDISTILL_DEBUG=1 for the "
+            "traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

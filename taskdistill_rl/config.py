@@ -1,0 +1,135 @@
+"""``DistillConfig``: every option of a distillation run, with the two presets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+# Appendix A of the paper, and the fastest schedule we measured that reaches the same returns
+# (README / docs: 1D k=2 and 2D k=3 numbers). Frame-based: "10 episodes per meta-epoch" is read
+# as 10 parallel envs x 200 steps (the paper's rollout length).
+PRESETS: dict[str, dict] = {
+    "paper": {"distiller_lr": 2.5e-4, "critic_lr": 2.5e-4, "num_envs": 10, "steps_per_env": 200},
+    "fast": {"distiller_lr": 3e-3, "critic_lr": 1e-3, "num_envs": 32, "steps_per_env": 200},
+}
+# Options that do not change what is learned; excluded from the checkpoint's config hash.
+RUN_CONTROL = {
+    "epochs",
+    "time_budget",
+    "target_return",
+    "eval_interval",
+    "checkpoint_interval",
+    "final_learners",
+    "final_episodes",
+    "device",
+}
+
+
+def k_min(n_actions: int) -> int:
+    """Paper Eq. 3: the fewest soft-labelled instances that separate ``n_actions`` classes."""
+    return math.ceil(n_actions / 2) + 1
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """One distillation run. ``None`` fields are filled from the preset / environment."""
+
+    env: str = "NDCartPole-v0"
+    """Environment id (any gymnasium id; NDCartPole-v0 uses the batched torch env)."""
+    env_kwargs: dict = field(default_factory=dict)
+    """Environment constructor arguments, e.g. {"n_dims": 2}."""
+    k: int | None = None
+    """Distilled instances; default ceil(c/2)+1 for c discrete actions, 64 for continuous."""
+    preset: str = "fast"
+    """"fast" (our measured default) or "paper" (appendix A)."""
+    epochs: int | None = None
+    """Stop after this many meta-epochs."""
+    time_budget: float | None = None
+    """Stop after this many seconds of training."""
+    target_return: float | None = None
+    """Stop once the periodic evaluation's mean return reaches this."""
+    seed: int = 0
+    """Seeds the dataset init, learner inits, rollouts and shuffling."""
+    device: str = "cpu"
+    """Torch device."""
+    num_envs: int | None = None
+    """Parallel environments per rollout (preset)."""
+    steps_per_env: int | None = None
+    """Rollout length per env per meta-epoch (preset); frames = num_envs * steps_per_env."""
+    distiller_lr: float | None = None
+    """Adam step size on the dataset (preset)."""
+    critic_lr: float | None = None
+    """Adam step size on the critic (preset)."""
+    policy_epochs: int = 4
+    """PPO epochs over each rollout."""
+    minibatch_size: int = 512
+    """Frames per PPO minibatch (the last one may be partial)."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    clip_epsilon: float = 0.2
+    """PPO clip ε."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus weight (Eq. 1 has none)."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip for the dataset and for the critic."""
+    inner_steps: int = 1
+    """Inner SGD steps (1 is the product's promise)."""
+    encoder_layers: int = 0
+    """Encoder rollback layers (Atari issue); 0 = full distillation."""
+    eval_interval: int = 10
+    """Meta-epochs between periodic evaluations."""
+    eval_learners: int = 20
+    """Fresh learners per periodic evaluation."""
+    eval_episodes: int = 5
+    """Sampled episodes per learner per periodic evaluation."""
+    final_learners: int = 100
+    """Learners in the final evaluation written to summary.json."""
+    final_episodes: int = 100
+    """Episodes per learner in the final evaluation."""
+    checkpoint_interval: int = 25
+    """Meta-epochs between checkpoints."""
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
+            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        for name in (
+            "num_envs",
+            "steps_per_env",
+            "policy_epochs",
+            "minibatch_size",
+            "inner_steps",
+            "eval_interval",
+            "eval_learners",
+            "eval_episodes",
+            "checkpoint_interval",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+        if self.encoder_layers != 0:
+            raise ValueError("encoder_layers > 0 (encoder rollback) is not supported yet; use 0")
+
+    def with_k(self, n_actions: int | None, continuous: bool) -> DistillConfig:
+        if self.k is not None:
+            return self
+        return replace(self, k=64 if continuous else k_min(n_actions))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def learning_hash(self) -> str:
+        """Hash of everything that changes what is learned (``--resume`` refuses a mismatch)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,469 @@
+"""The outer loop: PPMO distillation (paper Algorithm 1), checkpoints, metrics, summary."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tensordict.nn import TensorDictModule
+from torch import nn
+from torchrl.collectors import Collector
+from torchrl.envs import EnvBase
+from torchrl.modules import ProbabilisticActor, ValueOperator
+from torchrl.objectives.value import GAE
+
+from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.envs import make_env
+from taskdistill_rl.evaluate import evaluate_dataset
+from taskdistill_rl.io import atomic_write, write_toml
+from taskdistill_rl.objectives.ppmo import PPMOLoss, action_distribution
+
+log = logging.getLogger(__name__)
+METRIC_FIELDS = [
+    "meta_epoch",
+    "time/wall_seconds",
+    "time/frames",
+    "train/episode_return_mean",
+    "train/episodes",
+    "train/inner_lr",
+    "train/loss_objective",
+    "train/loss_critic",
+    "train/clip_fraction",
+    "train/kl_approx",
+    "train/ESS",
+    "eval/return_mean",
+]
+
+
+class Callback:
+    """Hooks into :meth:`Distiller.train` (in the spirit of SB3's ``BaseCallback``).
+
+    Return ``False`` from :meth:`on_meta_epoch_end` to stop training early.
+    """
+
+    def on_training_start(self, distiller: Distiller) -> None:
+        pass
+
+    def on_meta_epoch_end(self, distiller: Distiller, metrics: dict) -> bool:
+        return True
+
+    def on_training_end(self, distiller: Distiller) -> None:
+        pass
+
+
+class _FunctionCallback(Callback):
+    def __init__(self, fn: Callable[[dict], bool | None]):
+        self.fn = fn
+
+    def on_meta_epoch_end(self, distiller: Distiller, metrics: dict) -> bool:
+        return self.fn(metrics) is not False
+
+
+def _gaussian_actor_dist(loc, scale):
+    return torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
+
+
+class Distiller:
+    """Distil an environment into a :class:`DistilledDataset` with PPMO.
+
+    Args:
+        env: an env id (``"NDCartPole-v0"``, any gymnasium id) or a batched TorchRL env
+            instance (then periodic evaluation needs ``config.env`` to name its id).
+
+    Keyword Args:
+        config: a :class:`DistillConfig`; ``**overrides`` replace its fields.
+        out_dir: where ``metrics.csv``, ``checkpoint.pt``, ``distilled.pt``, ``summary.json``
+            and ``config.toml`` go (nothing is written when None).
+        quiet: hide the progress bar.
+
+    Examples:
+        >>> d = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, quiet=True)
+        >>> ds = d.train(epochs=1)
+        >>> tuple(ds.observation.shape)
+        (2, 4)
+    """
+
+    def __init__(
+        self,
+        env: str | EnvBase = "NDCartPole-v0",
+        *,
+        config: DistillConfig | None = None,
+        out_dir: str | Path | None = None,
+        quiet: bool = False,
+        **overrides,
+    ):
+        from dataclasses import replace
+
+        config = config or DistillConfig()
+        if isinstance(env, str):
+            overrides["env"] = env
+        config = replace(config, **overrides) if overrides else config
+        self.quiet = quiet
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        torch.manual_seed(config.seed)
+        if isinstance(env, EnvBase):
+            self.env = env
+        else:
+            self.env = make_env(
+                config.env,
+                num_envs=config.num_envs,
+                device=config.device,
+                seed=config.seed,
+                **config.env_kwargs,
+            )
+        if len(self.env.batch_size) != 1:
+            raise ValueError(
+                f"the env must be batched with batch_size [num_envs], got {tuple(self.env.batch_size)}"
+            )
+        spec = self.env.action_spec
+        self.continuous = not hasattr(spec.space, "n")
+        n_out = int(spec.shape[-1]) if self.continuous else int(spec.space.n)
+        self.config = config = config.with_k(n_out, self.continuous)
+        obs_shape = tuple(self.env.observation_spec["observation"].shape[1:])
+        generator = torch.Generator().manual_seed(config.seed)
+        self.dataset = DistilledDataset(
+            k=config.k,
+            obs_shape=obs_shape,
+            out_features=n_out,
+            continuous=self.continuous,
+            meta={
+                "env_id": config.env,
+                "env_kwargs": dict(config.env_kwargs),
+                "preset": config.preset,
+                "encoder_layers": config.encoder_layers,
+                "inner_steps": config.inner_steps,
+            },
+            generator=generator,
+        ).to(config.device)
+        self.learners = self.dataset.learners()
+        self.init_generator = torch.Generator().manual_seed(config.seed + 1)
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed + 2)
+
+        # π^0 for collection: the learner architecture holding θ^1 (detached) each meta-epoch.
+        self.policy_net = self.learners.build().to(config.device)
+        out_key = "loc" if self.continuous else "logits"
+        module = TensorDictModule(self.policy_net, in_keys=["observation"], out_keys=[out_key])
+        if self.continuous:
+            from tensordict.nn import TensorDictSequential
+
+            scale = TensorDictModule(
+                lambda loc: self.dataset.log_std.detach().exp().expand_as(loc),
+                in_keys=["loc"],
+                out_keys=["scale"],
+            )
+            module = TensorDictSequential(module, scale)
+            self.actor = ProbabilisticActor(
+                module,
+                in_keys=["loc", "scale"],
+                distribution_class=_gaussian_actor_dist,
+                return_log_prob=True,
+            )
+        else:
+            self.actor = ProbabilisticActor(
+                module,
+                in_keys=["logits"],
+                distribution_class=torch.distributions.Categorical,
+                return_log_prob=True,
+            )
+        hidden = 64
+        flat = math.prod(obs_shape)
+        self.critic = ValueOperator(
+            nn.Sequential(
+                nn.Flatten(-len(obs_shape)) if len(obs_shape) > 1 else nn.Identity(),
+                nn.Linear(flat, hidden),
+                nn.Tanh(),
+                nn.Linear(hidden, hidden),
+                nn.Tanh(),
+                nn.Linear(hidden, 1),
+            ),
+            in_keys=["observation"],
+        ).to(config.device)
+        self.loss = PPMOLoss(
+            self.policy_net,
+            self.dataset,
+            self.critic,
+            clip_epsilon=config.clip_epsilon,
+            entropy_coeff=config.entropy_coeff,
+            inner_steps=config.inner_steps,
+        )
+        self.gae = GAE(gamma=config.gamma, lmbda=config.gae_lambda, value_network=self.critic)
+        self.dataset_optim = torch.optim.Adam(self.dataset.parameters(), lr=config.distiller_lr, eps=1e-5)
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+        self.meta_epoch = 0
+        self.frames = 0
+        self.wall_seconds = 0.0
+        self.best: tuple[float, int, dict] | None = None  # (eval mean, meta-epoch, dataset state)
+        self.last_eval: float | None = None
+        self._running_return = torch.zeros(self.env.batch_size[0], dtype=torch.float64)
+        self._collector: Collector | None = None
+
+    # -- one meta-epoch ---------------------------------------------------------------------------
+    def _collect(self):
+        if self._collector is None:
+            frames = self.config.num_envs * self.config.steps_per_env
+            self._collector = Collector(
+                self.env,
+                self.actor,
+                frames_per_batch=frames,
+                total_frames=-1,
+                device=self.config.device,
+                auto_register_policy_transforms=False,
+            )
+            self._iterator = iter(self._collector)
+        return next(self._iterator)
+
+    def _episode_returns(self, td) -> list[float]:
+        """Returns of the episodes that ended inside this rollout ([num_envs, T] td)."""
+        reward = td.get(("next", "reward")).reshape(td.shape[0], td.shape[1]).to("cpu", torch.float64)
+        done = td.get(("next", "done")).reshape(td.shape[0], td.shape[1]).cpu()
+        finished: list[float] = []
+        for t in range(td.shape[1]):
+            self._running_return += reward[:, t]
+            if done[:, t].any():
+                finished += self._running_return[done[:, t]].tolist()
+                self._running_return[done[:, t]] = 0
+        return finished
+
+    def meta_epoch_step(self) -> dict:
+        """Sample θ^0, act with θ^1, then PPO epochs on the dataset through the inner step."""
+        cfg = self.config
+        learner0 = self.learners.sample(self.init_generator).to(cfg.device)
+        self.loss.set_initialisation(learner0)
+        with torch.no_grad():
+            theta1 = self.loss.current_params()
+            for name, p in self.policy_net.named_parameters():
+                p.copy_(theta1[name])
+        td = self._collect()
+        with torch.no_grad():
+            self.gae(td)
+        returns = self._episode_returns(td)
+        flat = td.reshape(-1)
+        n = flat.shape[0]
+        self.frames += n
+        sums = {"loss_objective": 0.0, "loss_critic": 0.0, "clip_fraction": 0.0, "kl_approx": 0.0, "ESS": 0.0}
+        updates = 0
+        for _ in range(cfg.policy_epochs):
+            perm = torch.randperm(n, generator=self.shuffle_generator).to(cfg.device)
+            for start in range(0, n, cfg.minibatch_size):
+                out = self.loss(flat[perm[start : start + cfg.minibatch_size]])
+                total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
+                if not torch.isfinite(total):
+                    log.warning("meta-epoch %d: non-finite loss, minibatch skipped", self.meta_epoch)
+                    continue
+                self.dataset_optim.zero_grad(set_to_none=True)
+                self.critic_optim.zero_grad(set_to_none=True)
+                total.backward()
+                nn.utils.clip_grad_norm_(self.dataset.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                self.dataset_optim.step()
+                self.critic_optim.step()
+                updates += 1
+                for key in sums:
+                    sums[key] += float(out[key].detach())
+        self.meta_epoch += 1
+        metrics = {f"train/{k}": v / max(updates, 1) for k, v in sums.items()}
+        metrics.update(
+            {
+                "meta_epoch": self.meta_epoch,
+                "time/frames": self.frames,
+                "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
+                "train/episodes": len(returns),
+                "train/inner_lr": float(self.dataset.inner_lr.detach()),
+            }
+        )
+        return metrics
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
+        return evaluate_dataset(
+            self.dataset,
+            env_id=self.config.env,
+            env_kwargs=self.config.env_kwargs,
+            n_learners=n_learners,
+            episodes=episodes,
+            seed=seed,
+            inner_steps=self.config.inner_steps,
+            device=self.config.device,
+        )
+
+    # -- training ---------------------------------------------------------------------------------
+    def train(
+        self,
+        epochs: int | None = None,
+        *,
+        time_budget: float | None = None,
+        target_return: float | None = None,
+        callback: Callback | Callable[[dict], bool | None] | None = None,
+    ) -> DistilledDataset:
+        """Run meta-epochs until ``epochs`` / ``time_budget`` / ``target_return`` (any that is set).
+
+        Returns the dataset with the best periodic evaluation (the last one if none ran).
+        """
+        cfg = self.config
+        epochs = cfg.epochs if epochs is None else epochs
+        time_budget = cfg.time_budget if time_budget is None else time_budget
+        target_return = cfg.target_return if target_return is None else target_return
+        if epochs is None and time_budget is None and target_return is None:
+            raise ValueError("give a stop criterion: epochs, time_budget or target_return")
+        if callback is not None and not isinstance(callback, Callback):
+            callback = _FunctionCallback(callback)
+        callback = callback or Callback()
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            write_toml(
+                self.out_dir / "config.toml",
+                {
+                    **cfg.to_dict(),
+                    "epochs": epochs,
+                    "time_budget": time_budget,
+                    "target_return": target_return,
+                },
+            )
+        callback.on_training_start(self)
+        progress = _progress(self.quiet)
+        task = progress.add_task(
+            "distilling", total=epochs, ret=float("nan"), lr=float(self.dataset.inner_lr.detach())
+        )
+        start_wall = time.perf_counter() - self.wall_seconds
+        metrics_file = self._open_metrics()
+        try:
+            with progress:
+                while True:
+                    if epochs is not None and self.meta_epoch >= epochs:
+                        break
+                    if time_budget is not None and self.wall_seconds >= time_budget:
+                        break
+                    metrics = self.meta_epoch_step()
+                    metrics["eval/return_mean"] = float("nan")
+                    if self.meta_epoch % cfg.eval_interval == 0:
+                        mean = float(
+                            self.evaluate(
+                                n_learners=cfg.eval_learners,
+                                episodes=cfg.eval_episodes,
+                                seed=cfg.seed + 7919 * self.meta_epoch,
+                            ).mean()
+                        )
+                        metrics["eval/return_mean"] = self.last_eval = mean
+                        if self.best is None or mean >= self.best[0]:
+                            state = {k: v.detach().clone() for k, v in self.dataset.state_dict().items()}
+                            self.best = (mean, self.meta_epoch, state)
+                    self.wall_seconds = time.perf_counter() - start_wall
+                    metrics["time/wall_seconds"] = self.wall_seconds
+                    if metrics_file is not None:
+                        metrics_file[1].writerow({k: metrics.get(k, "") for k in METRIC_FIELDS})
+                        metrics_file[0].flush()
+                    progress.update(
+                        task,
+                        advance=1,
+                        ret=self.last_eval if self.last_eval is not None else float("nan"),
+                        lr=metrics["train/inner_lr"],
+                    )
+                    if self.out_dir is not None and self.meta_epoch % cfg.checkpoint_interval == 0:
+                        self.save_checkpoint(self.out_dir / "checkpoint.pt")
+                    if callback.on_meta_epoch_end(self, metrics) is False:
+                        break
+                    if (
+                        target_return is not None
+                        and self.last_eval is not None
+                        and self.last_eval >= target_return
+                    ):
+                        break
+        finally:
+            if metrics_file is not None:
+                metrics_file[0].close()
+            if self._collector is not None:
+                self._collector.shutdown()
+                self._collector = None
+        if self.best is not None and (self.last_eval is None or self.best[0] > self.last_eval):
+            self.dataset.load_state_dict(self.best[2])
+        if self.out_dir is not None:
+            self.save_checkpoint(self.out_dir / "checkpoint.pt")
+            self.dataset.save(self.out_dir / "distilled.pt")
+        callback.on_training_end(self)
+        return self.dataset
+
+    def _open_metrics(self):
+        if self.out_dir is None:
+            return None
+        path = self.out_dir / "metrics.csv"
+        new = not path.exists() or self.meta_epoch == 0
+        f = path.open("w" if new else "a", newline="")
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        if new:
+            writer.writeheader()
+        return f, writer
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> None:
+        state = {
+            "config_hash": self.config.learning_hash(),
+            "meta_epoch": self.meta_epoch,
+            "frames": self.frames,
+            "wall_seconds": self.wall_seconds,
+            "dataset": self.dataset.state_dict(),
+            "critic": self.critic.state_dict(),
+            "dataset_optim": self.dataset_optim.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
+            "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
+            "torch_rng": torch.get_rng_state(),
+            "last_eval": self.last_eval,
+            "best": None
+            if self.best is None
+            else {"mean": self.best[0], "meta_epoch": self.best[1], "state": self.best[2]},
+        }
+        atomic_write(path, lambda f: torch.save(state, f))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Resume from ``path``; refuses a checkpoint written with a different config."""
+        from taskdistill_rl.errors import TaskDistillError
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
+        try:
+            state = torch.load(path, weights_only=True, map_location=self.config.device)
+        except Exception as err:
+            raise TaskDistillError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from err
+        if state.get("config_hash") != self.config.learning_hash():
+            raise TaskDistillError(
+                f"{path} was written with a different config (hash {state.get('config_hash')} != "
+                f"{self.config.learning_hash()}); resume with the same options or start a new --out"
+            )
+        self.dataset.load_state_dict(state["dataset"])
+        self.critic.load_state_dict(state["critic"])
+        self.dataset_optim.load_state_dict(state["dataset_optim"])
+        self.critic_optim.load_state_dict(state["critic_optim"])
+        self.init_generator.set_state(state["generators"][0])
+        self.shuffle_generator.set_state(state["generators"][1])
+        torch.set_rng_state(state["torch_rng"])
+        self.meta_epoch, self.frames, self.wall_seconds = (
+            state["meta_epoch"],
+            state["frames"],
+            state["wall_seconds"],
+        )
+        self.last_eval = state["last_eval"]
+        best = state["best"]
+        self.best = None if best is None else (best["mean"], best["meta_epoch"], best["state"])
+
+
+def _progress(quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("eval return {task.fields[ret]:.1f}"),
+        TextColumn("inner lr {task.fields[lr]:.3g}"),
+        TimeElapsedColumn(),
+        disable=quiet,
+    )
+
+
+__all__ = ["Callback", "Distiller", "action_distribution"]

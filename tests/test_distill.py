@@ -1,0 +1,135 @@
+"""End to end: a real PPMO distillation of 1D cart-pole, the CLI demo path, resume and callbacks."""
+
+import csv
+import json
+
+import pytest
+import tomllib
+import torch
+
+from taskdistill_rl.cli import main
+from taskdistill_rl.dataset import load_distilled
+from taskdistill_rl.distill import Callback, Distiller
+from taskdistill_rl.evaluate import evaluate_dataset
+
+
+def test_short_distillation_of_1d_cartpole_reaches_475(tmp_path):
+    """Fixed seed, default (fast) preset: ~20-40 s on 2 cores. Random agents score ~22."""
+    d = Distiller("NDCartPole-v0", k=2, seed=0, quiet=True, out_dir=tmp_path / "run")
+    ds = d.train(epochs=150, time_budget=240, target_return=490)
+    returns = evaluate_dataset(
+        load_distilled(tmp_path / "run" / "distilled.pt"), n_learners=20, episodes=5, seed=99
+    )
+    assert returns.mean() >= 475, (returns.mean(), d.meta_epoch)
+    assert ds.inner_lr.item() > 0.1  # the lr grew from 0.02 (DESIGN method notes)
+
+
+def test_cli_demo_path_with_a_tiny_budget(tmp_path, capsys):
+    out = tmp_path / "cp2d"
+    assert (
+        main(
+            [
+                "distill",
+                "--env",
+                "NDCartPole-v0",
+                "--env-kwargs",
+                "n_dims=2",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--final-learners",
+                "4",
+                "--final-episodes",
+                "3",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    for name in ("distilled.pt", "checkpoint.pt", "metrics.csv", "config.toml", "summary.json", "eval.json"):
+        assert (out / name).is_file(), name
+    ds = load_distilled(out / "distilled.pt")
+    assert ds.k == 3 and ds.obs_shape == (8,) and ds.meta["env_kwargs"] == {"n_dims": 2}  # k_min(4) = 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta_epochs"] == 2 and summary["evaluation"]["results"]["lambda"]["n_learners"] == 4
+    assert tomllib.loads((out / "config.toml").read_text())["k"] == 3
+    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "distilled.pt"),
+                "--n-learners",
+                "3",
+                "--episodes",
+                "2",
+                "--out",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 0
+    )
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluation["action_rule"] == "sample" and evaluation["results"]["lambda"]["episodes"] == 2
+    assert main(["plot", str(out), "--out", str(tmp_path / "fig.png")]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
+
+
+def test_resume_continues_and_refuses_another_config(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    base = [
+        "distill",
+        "--k",
+        "2",
+        "--num-envs",
+        "4",
+        "--out",
+        out,
+        "--final-learners",
+        "2",
+        "--final-episodes",
+        "2",
+        "-q",
+    ]
+    assert main([*base, "--epochs", "2"]) == 0
+    assert main([*base, "--epochs", "3", "--resume"]) == 0
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["meta_epochs"] == 3
+    before = (tmp_path / "r" / "distilled.pt").read_bytes()
+    assert main([*base, "--epochs", "4", "--resume", "--seed", "5"]) == 1
+    assert "different config" in capsys.readouterr().err
+    assert (tmp_path / "r" / "distilled.pt").read_bytes() == before  # nothing damaged
+    assert main(["distill", "--epochs", "1", "--out", str(tmp_path / "none"), "--resume", "-q"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_callback_stops_training_and_sees_metrics():
+    seen = []
+
+    class Stop(Callback):
+        def on_meta_epoch_end(self, distiller, metrics):
+            seen.append(metrics)
+            return len(seen) < 2
+
+    d = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=32, quiet=True)
+    d.train(epochs=10, callback=Stop())
+    assert d.meta_epoch == 2 and seen[-1]["train/inner_lr"] > 0
+    d.train(epochs=4, callback=lambda m: None)
+    assert d.meta_epoch == 4
+
+
+def test_needs_a_stop_criterion_and_valid_options():
+    with pytest.raises(ValueError, match="stop criterion"):
+        Distiller("NDCartPole-v0", k=2, num_envs=2, steps_per_env=4, quiet=True).train()
+    with pytest.raises(ValueError, match="k must be"):
+        Distiller("NDCartPole-v0", k=0)
+    with pytest.raises(ValueError, match="preset"):
+        Distiller("NDCartPole-v0", preset="slow")
+
+
+def test_same_seed_same_dataset():
+    runs = [
+        Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=32, seed=3, quiet=True).train(epochs=2)
+        for _ in range(2)
+    ]
+    assert torch.equal(runs[0].observation, runs[1].observation) and torch.equal(runs[0].label, runs[1].label)
