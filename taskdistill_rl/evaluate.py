@@ -61,7 +61,8 @@ def evaluate_dataset(
     obs_spec = env.observation_spec["observation"].shape[1:]
     if tuple(obs_spec) != tuple(ds.obs_shape):
         raise ValueError(
-            f"dataset observations {tuple(ds.obs_shape)} do not match {env_id} {env_kwargs} observations {tuple(obs_spec)}"
+            f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
+            f"{tuple(obs_spec)} of {env_id} {env_kwargs}"
         )
     forward = vmap(lambda p, o: functional_call(skeleton, p, (o,)))
     log_std = None if ds.log_std is None else ds.log_std.detach()
