@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.io import atomic_write, write_toml
+from taskdistill_rl.metrics_log import MetricsLog
 from taskdistill_rl.objectives.ppmo import PPMOLoss, action_distribution
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ METRIC_FIELDS = [
     "meta_epoch",
     "time/wall_seconds",
     "time/frames",
+    "time/rollout_seconds",
+    "time/update_seconds",
     "train/episode_return_mean",
     "train/episodes",
     "train/inner_lr",
@@ -219,16 +221,22 @@ class Distiller:
         return next(self._iterator)
 
     def _episode_returns(self, td) -> list[float]:
-        """Returns of the episodes that ended inside this rollout ([num_envs, T] td)."""
+        """Returns of the episodes that ended inside this rollout ([num_envs, T] td), vectorised:
+        running sums carried across rollouts, differenced between an env's successive ends."""
         reward = td.get(("next", "reward")).reshape(td.shape[0], td.shape[1]).to("cpu", torch.float64)
         done = td.get(("next", "done")).reshape(td.shape[0], td.shape[1]).cpu()
-        finished: list[float] = []
-        for t in range(td.shape[1]):
-            self._running_return += reward[:, t]
-            if done[:, t].any():
-                finished += self._running_return[done[:, t]].tolist()
-                self._running_return[done[:, t]] = 0
-        return finished
+        cumulative = self._running_return[:, None] + reward.cumsum(1)
+        rows, cols = done.nonzero(as_tuple=True)  # row-major: each env's ends in time order
+        at_end = cumulative[rows, cols]
+        same_env = torch.zeros_like(rows, dtype=torch.bool)
+        same_env[1:] = rows[1:] == rows[:-1]
+        before = torch.zeros_like(at_end)
+        before[1:] = torch.where(same_env[1:], at_end[:-1], 0.0)
+        self._running_return = cumulative[:, -1].clone()
+        last = torch.ones_like(same_env)
+        last[:-1] = rows[1:] != rows[:-1]
+        self._running_return[rows[last]] -= at_end[last]
+        return (at_end - before).tolist()
 
     def meta_epoch_step(self) -> dict:
         """Sample θ^0, act with θ^1, then PPO epochs on the dataset through the inner step."""
@@ -239,10 +247,12 @@ class Distiller:
             theta1 = self.loss.current_params()
             for name, p in self.policy_net.named_parameters():
                 p.copy_(theta1[name])
+        started = time.perf_counter()
         td = self._collect()
         with torch.no_grad():
             self.gae(td)
         returns = self._episode_returns(td)
+        collected = time.perf_counter()
         flat = td.reshape(-1)
         n = flat.shape[0]
         self.frames += n
@@ -272,6 +282,8 @@ class Distiller:
             {
                 "meta_epoch": self.meta_epoch,
                 "time/frames": self.frames,
+                "time/rollout_seconds": collected - started,  # collect + GAE
+                "time/update_seconds": time.perf_counter() - collected,  # the policy epochs
                 "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
                 "train/episodes": len(returns),
                 "train/inner_lr": float(self.dataset.inner_lr.detach()),
@@ -331,7 +343,7 @@ class Distiller:
             "distilling", total=epochs, ret=float("nan"), lr=float(self.dataset.inner_lr.detach())
         )
         start_wall = time.perf_counter() - self.wall_seconds
-        metrics_file = self._open_metrics()
+        metrics_log = self._open_metrics()
         try:
             with progress:
                 while True:
@@ -355,9 +367,8 @@ class Distiller:
                             self.best = (mean, self.meta_epoch, state)
                     self.wall_seconds = time.perf_counter() - start_wall
                     metrics["time/wall_seconds"] = self.wall_seconds
-                    if metrics_file is not None:
-                        metrics_file[1].writerow({k: metrics.get(k, "") for k in METRIC_FIELDS})
-                        metrics_file[0].flush()
+                    if metrics_log is not None:
+                        metrics_log.write(metrics)
                     progress.update(
                         task,
                         advance=1,
@@ -375,8 +386,8 @@ class Distiller:
                     ):
                         break
         finally:
-            if metrics_file is not None:
-                metrics_file[0].close()
+            if metrics_log is not None:
+                metrics_log.close()
             if self._collector is not None:
                 self._collector.shutdown()
                 self._collector = None
@@ -388,16 +399,10 @@ class Distiller:
         callback.on_training_end(self)
         return self.dataset
 
-    def _open_metrics(self):
+    def _open_metrics(self) -> MetricsLog | None:
         if self.out_dir is None:
             return None
-        path = self.out_dir / "metrics.csv"
-        new = not path.exists() or self.meta_epoch == 0
-        f = path.open("w" if new else "a", newline="")
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
-        if new:
-            writer.writeheader()
-        return f, writer
+        return MetricsLog(self.out_dir, METRIC_FIELDS, resume=self.meta_epoch > 0)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> None:

@@ -75,4 +75,9 @@ def evaluate_dataset(
             return raw.argmax(-1) if log_std is None else raw
         return action_distribution(raw, log_std).sample()
 
-    return episode_returns(env, act).reshape(n_learners, episodes)
+    # Sampling draws from torch's global RNG: fork it, so an evaluation is reproducible from
+    # ``seed`` alone and never shifts the random stream of a distillation it interrupts.
+    dev = torch.device(device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return episode_returns(env, act).reshape(n_learners, episodes)

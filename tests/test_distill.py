@@ -134,3 +134,38 @@ def test_same_seed_same_dataset():
         for _ in range(2)
     ]
     assert torch.equal(runs[0].observation, runs[1].observation) and torch.equal(runs[0].label, runs[1].label)
+
+
+def test_episode_returns_equal_a_step_by_step_count():
+    """The vectorised episode bookkeeping equals summing rewards step by step, across rollouts."""
+    d = Distiller("NDCartPole-v0", k=2, num_envs=8, steps_per_env=30, seed=1, quiet=True)
+    running = torch.zeros(8, dtype=torch.float64)
+    for _ in range(5):
+        td = d._collect()
+        reward = td["next", "reward"].reshape(8, 30).double()
+        done = td["next", "done"].reshape(8, 30)
+        expected = []
+        for t in range(30):
+            running += reward[:, t]
+            expected += running[done[:, t]].tolist()
+            running[done[:, t]] = 0
+        assert sorted(d._episode_returns(td)) == sorted(expected)
+        assert torch.equal(d._running_return, running)
+    d._collector.shutdown()
+
+
+def test_periodic_evaluation_does_not_change_what_is_learned():
+    """Evaluation samples actions from a forked RNG, so eval_interval (run control, outside the
+    config hash) cannot shift the distillation's random stream."""
+
+    def run(evaluate: bool) -> list[torch.Tensor]:
+        d = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, seed=2, quiet=True)
+        for _ in range(3):
+            d.meta_epoch_step()
+            if evaluate:
+                d.evaluate(n_learners=3, episodes=2, seed=0)
+        d._collector.shutdown()
+        return [p.detach().clone() for p in d.dataset.parameters()]
+
+    for a, b in zip(run(evaluate=True), run(evaluate=False), strict=True):
+        assert torch.equal(a, b)

@@ -74,3 +74,28 @@ def test_learner_parameters_are_untouched():
     inner_step(net, params, X, Y, torch.tensor(1.0))
     assert all(torch.equal(p, snapshot[n]) for n, p in net.named_parameters())
     assert isinstance(net, nn.Sequential)
+
+
+def test_closed_form_mlp_gradient_equals_torch_func_with_its_meta_gradients():
+    """The layer-by-layer MLP path and the generic torch.func path agree, in θ1 and in d/d(X, Y, lr),
+    for tanh and ReLU MLPs; modules that are not plain MLPs take the generic path."""
+    from taskdistill_rl.inner import mlp_layers
+
+    torch.manual_seed(1)
+    for act in (nn.Tanh, nn.ReLU):
+        net = nn.Sequential(nn.Linear(3, 7), act(), nn.Linear(7, 5), act(), nn.Linear(5, 2)).double()
+        wrapped = nn.Sequential(nn.Identity(), *net)  # not a plain MLP: the torch.func path
+        assert mlp_layers(net) is not None and mlp_layers(wrapped) is None
+        params = {n: p.detach() for n, p in net.named_parameters()}
+        shifted = {f"{int(n.split('.')[0]) + 1}.{n.split('.')[1]}": p for n, p in params.items()}
+        X = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+        Y = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+        lr = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        probe = torch.randn(6, 3, dtype=torch.float64)
+        fast = torch.func.functional_call(net, inner_step(net, params, X, Y, lr, steps=2), (probe,))
+        generic = torch.func.functional_call(wrapped, inner_step(wrapped, shifted, X, Y, lr, steps=2), (probe,))
+        torch.testing.assert_close(fast, generic, rtol=0, atol=1e-12)
+        for a, b in zip(
+            torch.autograd.grad(fast.sum(), (X, Y, lr)), torch.autograd.grad(generic.sum(), (X, Y, lr)), strict=True
+        ):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

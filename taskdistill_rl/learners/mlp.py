@@ -56,8 +56,14 @@ class MLPLearners:
 
     @torch.no_grad()
     def sample(self, generator: torch.Generator | None = None) -> nn.Sequential:
-        """A fresh learner, initialised from ``generator`` (reproducible when seeded)."""
-        net = self.build()
+        """A fresh learner, initialised from ``generator`` alone (reproducible when seeded).
+
+        Built on the meta device first: ``nn.Linear``'s own default init would draw from torch's
+        global RNG, and sampling a learner must not shift anyone else's random stream.
+        """
+        with torch.device("meta"):
+            net = self.build()
+        net = net.to_empty(device="cpu")
         linears = [m for m in net if isinstance(m, nn.Linear)]
         for i, layer in enumerate(linears):
             gain = self.output_gain if i == len(linears) - 1 else self.hidden_gain

@@ -24,8 +24,8 @@ from taskdistill_rl.dataset import DistilledDataset
 def action_distribution(raw: torch.Tensor, log_std: torch.Tensor | None) -> D.Distribution:
     """Categorical over logits (discrete) or diagonal Gaussian with a shared log-std (continuous)."""
     if log_std is None:
-        return D.Categorical(logits=raw)
-    return D.Independent(D.Normal(raw, log_std.exp().expand_as(raw)), 1)
+        return D.Categorical(logits=raw, validate_args=False)
+    return D.Independent(D.Normal(raw, log_std.exp().expand_as(raw), validate_args=False), 1)
 
 
 class PPMOLoss(LossModule):
@@ -131,9 +131,9 @@ class PPMOLoss(LossModule):
         entropy = dist.entropy().mean()
 
         with self.critic_network_params.to_module(self.critic_network):
-            value = self.critic_network(tensordict.select(*self.critic_network.in_keys).copy()).get(
-                keys.value
-            )
+            # the wrapped nn.Module directly: TensorDictModule's output writing costs ~0.2 ms a call
+            inputs = [tensordict.get(key) for key in self.critic_network.in_keys]
+            value = self.critic_network.module(*inputs)
         target = tensordict.get(keys.value_target).reshape(value.shape).detach()
 
         with torch.no_grad():

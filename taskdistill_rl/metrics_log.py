@@ -1,0 +1,49 @@
+"""Per-meta-epoch metrics: ``metrics.csv`` always, TensorBoard too when it is installed."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+
+class MetricsLog:
+    """Appends one row per meta-epoch; a resumed run continues the same file.
+
+    Args:
+        out_dir: the run directory.
+        fields: column names (metrics not listed are written to TensorBoard only).
+        resume: keep the rows already in ``metrics.csv`` instead of starting it afresh.
+    """
+
+    def __init__(self, out_dir: Path, fields: list[str], *, resume: bool):
+        path = out_dir / "metrics.csv"
+        append = resume and path.exists()
+        self._file = path.open("a" if append else "w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=fields, extrasaction="ignore")
+        if not append:
+            self._writer.writeheader()
+        self._tensorboard = _tensorboard_writer(out_dir / "tensorboard")
+
+    def write(self, metrics: dict) -> None:
+        self._writer.writerow(metrics)
+        self._file.flush()
+        if self._tensorboard is not None:
+            step = int(metrics["meta_epoch"])
+            for key, value in metrics.items():
+                if key != "meta_epoch" and isinstance(value, int | float) and math.isfinite(value):
+                    self._tensorboard.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def _tensorboard_writer(log_dir: Path):
+    """A SummaryWriter if the ``tensorboard`` package is installed (it is optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
