@@ -64,7 +64,10 @@ def plain_ppo_epoch(d: Distiller, loss: ClipPPOLoss, optim: torch.optim.Optimize
             total.backward()
             nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optim.step()
-    return {"time/rollout_seconds": collected - started, "time/update_seconds": time.perf_counter() - collected}
+    return {
+        "time/rollout_seconds": collected - started,
+        "time/update_seconds": time.perf_counter() - collected,
+    }
 
 
 def cost_ratios(epochs: int, warmup: int = 3) -> dict:
@@ -84,7 +87,9 @@ def cost_ratios(epochs: int, warmup: int = 3) -> dict:
     )
     optim = torch.optim.Adam(loss.parameters(), lr=base.config.distiller_lr, eps=1e-5)
     steps = {"ppmo": ppmo.meta_epoch_step, "ppo": lambda: plain_ppo_epoch(base, loss, optim)}
-    times: dict[str, list[float]] = {f"{side}_{part}": [] for side in steps for part in ("all", "rollout", "update")}
+    times: dict[str, list[float]] = {
+        f"{side}_{part}": [] for side in steps for part in ("all", "rollout", "update")
+    }
     for i in range(warmup + epochs):
         for side, step in steps.items():
             started = time.perf_counter()
@@ -99,7 +104,9 @@ def cost_ratios(epochs: int, warmup: int = 3) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cost-epochs", type=int, default=20)
     parser.add_argument("--cap-seconds", type=float, default=300.0, help="PPMO give-up time per seed")
@@ -125,7 +132,11 @@ def main() -> None:
     print(f"\n## Cost per epoch, {c['frames']} frames, median of {args.cost_epochs} (ms)")
     print("| part | PPMO | plain PPO | ratio |")
     print("|---|---|---|---|")
-    for label, part in (("rollout + GAE", "rollout"), ("policy epochs", "update"), ("whole (meta-)epoch", "all")):
+    for label, part in (
+        ("rollout + GAE", "rollout"),
+        ("policy epochs", "update"),
+        ("whole (meta-)epoch", "all"),
+    ):
         a, b = c[f"ppmo_{part}"], c[f"ppo_{part}"]
         print(f"| {label} | {1e3 * a:.1f} | {1e3 * b:.1f} | {a / b:.2f} |")
     print("goal: meta-epoch ratio <= 1.10 (paper: 1.15 per epoch on an A100)")
