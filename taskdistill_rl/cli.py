@@ -331,12 +331,47 @@ def distill(
     )
 
 
+def _row_label(ds) -> str:
+    """Table 1's row names: "2D 3-shot" for ND cart-pole, else the env id and k."""
+    kwargs = ds.meta.get("env_kwargs", {})
+    if ds.meta.get("env_id") == "NDCartPole-v0":
+        return f"{kwargs.get('n_dims', 1)}D {ds.k}-shot"
+    return f"{ds.meta.get('env_id')} {ds.k}-shot"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def _learner_names(learners: str, grid: bool) -> list[str]:
+    from taskdistill_rl.learners import LEARNERS, grid_names, make_learners
+
+    if grid:
+        return grid_names()
+    names = (
+        list(LEARNERS) if learners.strip() == "all" else [n.strip() for n in learners.split(",") if n.strip()]
+    )
+    if not names:
+        raise TaskDistillError("--learners is empty")
+    for name in names:
+        make_learners(name, in_features=1, out_features=1)  # unknown names: one clear error, before any work
+    return names
+
+
 @app.command()
 def evaluate(
-    paths: Annotated[list[Path], typer.Argument(help="Distilled .pt file(s).")],
+    paths: Annotated[list[str], typer.Argument(help="Distilled .pt file(s) or zoo:NAME (see `zoo list`).")],
     learners: Annotated[
-        str, typer.Option(help="Learner distribution(s), comma-separated: lambda.")
+        str,
+        typer.Option(
+            help="Learner distributions, comma-separated, or 'all': lambda, ortho-std1, xavier, "
+            "xavier-std1, random-h, random-l, or LxH (L hidden layers of width H, e.g. 3x128)."
+        ),
     ] = "lambda",
+    grid: Annotated[
+        bool, typer.Option(help="Table 6: the L x h grid (L 0..5 hidden layers, h 32..256) instead.")
+    ] = False,
     n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per distribution.")] = 100,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner.")] = 100,
     deterministic: Annotated[bool, typer.Option(help="Act by argmax/mean instead of sampling.")] = False,
@@ -347,28 +382,30 @@ def evaluate(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """k-shot evaluation: fresh learners fitted in ONE step on the file, stepped in the env."""
-    from taskdistill_rl.dataset import load_distilled
-    from taskdistill_rl.evaluate import evaluate_dataset
-    from taskdistill_rl.learners import LEARNERS
+    """k-shot evaluation: fresh learners fitted in ONE step on the file, all stepped together.
 
-    names = [n.strip() for n in learners.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LEARNERS]
-    if unknown:
-        raise TaskDistillError(f"unknown learner distribution(s) {unknown}; available: {sorted(LEARNERS)}")
+    Prints a Table-1-style markdown table (mean ± std over per-learner means, the paper's ±),
+    or with --grid Table 6 (mean return per hidden-layer count L and width h).
+    """
+    from taskdistill_rl.dataset import load_distilled
+    from taskdistill_rl.evaluate import evaluate_distributions
+    from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS
+
+    names = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
+    rows = []
     for path, ds in datasets:
-        results = {}
-        for name in names:
-            returns = evaluate_dataset(
+        with console.status(f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"):
+            returns = evaluate_distributions(
                 ds,
+                names,
                 n_learners=n_learners,
                 episodes=episodes,
                 seed=seed,
                 deterministic=deterministic,
                 inner_steps=ds.meta.get("inner_steps", 1),
             )
-            results[name] = results_entry(returns, n_learners=n_learners)
+        results = {name: results_entry(r, n_learners=n_learners) for name, r in returns.items()}
         evaluation = {
             "env_id": ds.meta.get("env_id"),
             "env_kwargs": ds.meta.get("env_kwargs", {}),
@@ -377,15 +414,188 @@ def evaluate(
             "action_rule": "deterministic" if deterministic else "sample",
             "results": results,
         }
-        rule = evaluation["action_rule"]
-        print_results(
-            f"{path} ({evaluation['env_id']} {evaluation['env_kwargs']}, k={ds.k}, {rule} actions)",
-            results,
-            quiet,
+        if grid and not quiet:
+            table = [
+                [f"L={depth}", *(f"{results[f'{depth}x{width}']['mean']:.1f}" for width in GRID_WIDTHS)]
+                for depth in GRID_DEPTHS
+            ]
+            print(f"\n{_row_label(ds)} ({path}, {evaluation['action_rule']} actions, mean return)\n")
+            print(markdown_table(["", *(f"h={w}" for w in GRID_WIDTHS)], table))
+        rows.append(
+            [
+                f"{_row_label(ds)} ({path})",
+                *(f"{r['mean']:.1f} ± {r['learner_std']:.1f}" for r in results.values()),
+            ]
         )
         if out is not None:
-            target = out if len(paths) == 1 else out / f"{path.parent.name or path.stem}-eval.json"
+            stem = (
+                path.removeprefix("zoo:")
+                if path.startswith("zoo:")
+                else Path(path).parent.name or Path(path).stem
+            )
+            target = out if len(paths) == 1 else out / f"{stem}-eval.json"
             write_json(target, evaluation)
+    if not grid and not quiet:
+        rule = "deterministic" if deterministic else "sampled"
+        print(f"\nmean ± std over {n_learners} learners' means, {episodes} {rule} episodes each\n")
+        print(markdown_table(["experiment", *names], rows))
+
+
+@app.command()
+def kmin(
+    env: EnvOpt = "NDCartPole-v0",
+    env_kwargs: EnvKwargsOpt = None,
+    k: Annotated[str, typer.Option(help="Comma-separated k values to distil at.")] = "1,2,3,4",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Meta-epochs per k.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Seconds per k (default 60 when neither this nor --epochs is given).")
+    ] = None,
+    preset: Annotated[str, typer.Option(help="fast or paper.")] = "fast",
+    n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per k in the evaluation.")] = 100,
+    episodes: Annotated[int, typer.Option(min=1, help="Sampled episodes per learner.")] = 100,
+    seed: SeedOpt = 0,
+    out: OutDirOpt = Path("runs/kmin"),
+    resume: Annotated[bool, typer.Option(help="Skip the k values already finished in OUT.")] = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Minimum distillation size (paper §4.2, Eq. 3): distil at each k, evaluate, mark where learning starts.
+
+    "Learns" = mean >= 50% of the best k's mean and >= 3x the uniform-random agent's mean.
+    """
+    import json
+
+    from taskdistill_rl.baselines import random_agent_returns
+    from taskdistill_rl.config import DistillConfig, k_min
+    from taskdistill_rl.distill import Distiller
+
+    try:
+        ks = sorted({int(v) for v in k.split(",") if v.strip()})
+    except ValueError as err:
+        raise TaskDistillError(f"--k expects comma-separated integers, got {k!r}") from err
+    if not ks or ks[0] < 1:
+        raise TaskDistillError(f"--k values must be >= 1, got {k!r}")
+    if epochs is None and time_budget is None:
+        time_budget = 60.0
+    kwargs = parse_env_kwargs(env_kwargs)
+    prepare_out_dir(out)
+    write_toml(
+        out / "config.toml",
+        {
+            "command": "kmin",
+            "env": env,
+            "env_kwargs": kwargs,
+            "k": ks,
+            "epochs": epochs,
+            "time_budget": time_budget,
+            "preset": preset,
+            "n_learners": n_learners,
+            "episodes": episodes,
+            "seed": seed,
+        },
+    )
+    random_mean = float(random_agent_returns(env, episodes=1000, seed=seed, env_kwargs=kwargs).mean())
+    results: dict[int, dict] = {}
+    n_actions = None
+    for value in ks:
+        run_dir = out / f"k{value}"
+        done = run_dir / "result.json"
+        if resume and done.is_file():
+            results[value] = json.loads(done.read_text())
+            n_actions = results[value]["n_actions"]
+            continue
+        cfg = DistillConfig(
+            env=env,
+            env_kwargs=kwargs,
+            k=value,
+            preset=preset,
+            epochs=epochs,
+            time_budget=time_budget,
+            seed=seed,
+        )
+        distiller = Distiller(env, config=cfg, out_dir=run_dir, quiet=quiet)
+        distiller.train()
+        returns = distiller.evaluate(n_learners=n_learners, episodes=episodes, seed=seed + 10_000)
+        n_actions = distiller.dataset.out_features
+        results[value] = {
+            **results_entry(returns, n_learners=n_learners),
+            "k": value,
+            "meta_epochs": distiller.meta_epoch,
+            "wall_seconds": distiller.wall_seconds,
+            "n_actions": n_actions,
+        }
+        write_json(done, results[value])
+    best = max(r["mean"] for r in results.values())
+    for r in results.values():
+        r["learns"] = bool(r["mean"] >= 0.5 * best and r["mean"] >= 3 * random_mean)
+    starts = next((v for v in ks if results[v]["learns"]), None)
+    predicted = k_min(n_actions)
+    write_json(
+        out / "kmin.json",
+        {
+            "env_id": env,
+            "env_kwargs": kwargs,
+            "random_mean": random_mean,
+            "predicted_k_min": predicted,
+            "learning_starts_at": starts,
+            "results": {str(v): results[v] for v in ks},
+        },
+    )
+    if not quiet:
+        rows = [
+            [
+                str(v) + (" ← k_min (Eq. 3)" if v == predicted else ""),
+                f"{results[v]['mean']:.1f} ± {results[v]['learner_std']:.1f}",
+                "yes" if results[v]["learns"] else "no",
+                str(results[v]["meta_epochs"]),
+            ]
+            for v in ks
+        ]
+        print(f"\n{env} {kwargs or ''}: uniform-random agent {random_mean:.1f}\n")
+        print(markdown_table(["k", "mean ± std", "learns", "meta-epochs"], rows))
+        print(
+            f"\nlearning starts at k = {starts}; Eq. 3 predicts k_min = ceil({n_actions}/2)+1 = {predicted}"
+        )
+
+
+@app.command()
+def show(
+    path: Annotated[str, typer.Argument(help="Distilled .pt file or zoo:NAME.")],
+    out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("dataset.png"),
+) -> None:
+    """Picture what the dataset teaches (paper Figure 4): per instance its state and its label."""
+    from taskdistill_rl.dataset import load_distilled
+    from taskdistill_rl.plots import plot_dataset
+
+    plot_dataset(load_distilled(path), out)
+    console.print(f"wrote {out}")
+
+
+zoo_app = typer.Typer(
+    help="Distilled files shipped with the package (load them as zoo:NAME).", no_args_is_help=True
+)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the zoo: name, environment, k, stored evaluation and the command that reproduces it."""
+    from taskdistill_rl import zoo
+
+    rows = []
+    for name, e in zoo.entries().items():
+        ev = e["evaluation"]
+        rows.append(
+            [
+                f"zoo:{name}",
+                f"{e['env_id']} {e['env_kwargs']}",
+                str(e["k"]),
+                f"{ev['mean']:.1f} ± {ev['learner_std']:.1f} ({ev['n_learners']}×{ev['episodes']}, "
+                f"{e['action_rule']})",
+                f"`{e['command']}`",
+            ]
+        )
+    print(markdown_table(["name", "env", "k", "evaluation", "reproduce"], rows))
 
 
 @app.command()

@@ -205,13 +205,16 @@ def _safe_globals() -> list:
 
 
 def load_distilled(path: str | Path) -> DistilledDataset:
-    """Load a distilled ``.pt`` without executing pickled code, and validate it.
+    """Load a distilled ``.pt`` (or a packaged ``"zoo:NAME"``) without executing pickled code,
+    and validate it.
 
     Raises:
         FileNotFoundError: the path does not exist.
         DistilledFileError: corrupt, truncated, hostile, newer-format or wrong-schema file.
     """
-    path = Path(path)
+    from taskdistill_rl import zoo
+
+    path = zoo.resolve(path) if zoo.is_zoo_ref(path) else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"distilled file {str(path)!r} does not exist")
     try:

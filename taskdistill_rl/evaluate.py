@@ -1,35 +1,96 @@
-"""k-shot evaluation: many fresh learners fitted in one step, all episodes stepped together."""
+"""k-shot evaluation: many fresh learners fitted in one step, all their episodes stepped together."""
 
 from __future__ import annotations
 
 import copy
+import zlib
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.inner import inner_step
+from taskdistill_rl.learners import LearnerDistribution, make_learners
 from taskdistill_rl.rollouts import episode_returns
 
 
-def fit_population(ds: DistilledDataset, learners: list[torch.nn.Module], *, steps: int = 1):
-    """Stack the learners' parameters and fit all of them in one vmapped inner step.
+def _architecture(module: nn.Module) -> tuple:
+    return tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
 
-    Returns ``(skeleton, params)``: a stateless module on the meta device and the fitted
-    parameters with a leading learner dimension.
-    """
-    params, _ = stack_module_state(learners)
-    skeleton = copy.deepcopy(learners[0]).to("meta")
+
+@dataclass
+class Population:
+    """Fitted learners grouped by architecture: per group, the learners' indices, a stateless
+    skeleton (meta device) and their parameters stacked along a leading learner dimension."""
+
+    groups: list[tuple[torch.Tensor, nn.Module, dict[str, torch.Tensor]]]
+    size: int
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs [size, batch, *obs_shape]`` (learner i sees ``obs[i]``) -> ``[size, batch, out]``."""
+        out = None
+        for index, skeleton, params in self.groups:
+            part = obs if len(self.groups) == 1 else obs[index]
+            y = vmap(lambda p, o, s=skeleton: functional_call(s, p, (o,)))(params, part)
+            if len(self.groups) == 1:
+                return y
+            if out is None:
+                out = y.new_empty(self.size, *y.shape[1:])
+            out[index] = y
+        return out
+
+    def learner_params(self, i: int) -> dict[str, torch.Tensor]:
+        """The fitted parameters of learner ``i``."""
+        for index, _, params in self.groups:
+            hit = (index == i).nonzero()
+            if len(hit):
+                return {name: p[int(hit[0])] for name, p in params.items()}
+        raise IndexError(i)
+
+
+def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: int = 1) -> Population:
+    """Fit every learner with the file's inner step: one vmapped step per architecture group
+    (equal to fitting them one by one, to float32 rounding)."""
+    if not learners:
+        raise ValueError("fit_population needs at least one learner")
+    by_arch: dict[tuple, list[int]] = {}
+    for i, module in enumerate(learners):
+        by_arch.setdefault(_architecture(module), []).append(i)
     X, Y, lr = ds.observation.detach(), ds.label.detach(), ds.inner_lr.detach()
-    fit = vmap(lambda p: inner_step(skeleton, p, X, Y, lr, steps=steps))
-    with torch.no_grad():
-        return skeleton, fit(params)
+    groups = []
+    for members in by_arch.values():
+        params, _ = stack_module_state([learners[i] for i in members])
+        skeleton = copy.deepcopy(learners[members[0]]).to("meta")
+        fit = vmap(lambda p, s=skeleton: inner_step(s, p, X, Y, lr, steps=steps))
+        with torch.no_grad():
+            groups.append((torch.tensor(members), skeleton, fit(params)))
+    return Population(groups, len(learners))
+
+
+def distribution_for(ds: DistilledDataset, name: str) -> LearnerDistribution:
+    """The named distribution with the file's input/output sizes. The file's own name gives the Λ
+    it was distilled for; initialisation variants keep Λ's hidden layers (the paper's α_c)."""
+    spec = ds.learner_spec
+    if name == spec["name"]:
+        return ds.learners()
+    kwargs = {"in_features": spec["kwargs"]["in_features"], "out_features": spec["kwargs"]["out_features"]}
+    if name in ("ortho-std1", "xavier", "xavier-std1") and "hidden" in spec["kwargs"]:
+        kwargs["hidden"] = tuple(spec["kwargs"]["hidden"])
+    return make_learners(name, **kwargs)
+
+
+def _learner_seed(seed: int, name: str) -> int:
+    """Each distribution draws its learners from its own stream, whatever else is evaluated."""
+    return seed if name == "lambda" else seed + zlib.crc32(name.encode())
 
 
 @torch.no_grad()
-def evaluate_dataset(
+def evaluate_distributions(
     ds: DistilledDataset,
+    names: list[str],
     *,
     env_id: str | None = None,
     env_kwargs: dict | None = None,
@@ -39,38 +100,52 @@ def evaluate_dataset(
     deterministic: bool = False,
     inner_steps: int = 1,
     device: str = "cpu",
-) -> torch.Tensor:
-    """Returns ``[n_learners, episodes]``: each learner a fresh sample from the file's Λ.
+    max_envs: int = 65_536,
+) -> dict[str, torch.Tensor]:
+    """``{name: [n_learners, episodes] returns}`` for each learner distribution.
 
-    Every learner × episode runs in its own sub-env of one batched env, so the whole
-    evaluation is a single vectorised rollout. Actions are sampled from the learner's
-    distribution (the paper's protocol) unless ``deterministic``.
+    Every learner × episode of as many distributions as fit in ``max_envs`` runs in its own
+    sub-env of one batched env, so a whole table is one or a few vectorised rollouts. Actions are
+    sampled from each learner's distribution (the paper's protocol) unless ``deterministic``.
     """
     if n_learners < 1 or episodes < 1:
         raise ValueError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
+    if not names:
+        raise ValueError("give at least one learner distribution")
+    distributions = {name: distribution_for(ds, name) for name in names}  # unknown names fail here
     env_id = env_id or ds.meta.get("env_id")
     if env_id is None:
         raise ValueError("no env_id given and the dataset's meta names none")
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
-    generator = torch.Generator().manual_seed(seed)
-    distribution = ds.learners()
-    skeleton, params = fit_population(
-        ds, [distribution.sample(generator) for _ in range(n_learners)], steps=inner_steps
-    )
-    env = make_env(env_id, num_envs=n_learners * episodes, seed=seed, device=device, **env_kwargs)
-    obs_spec = env.observation_spec["observation"].shape[1:]
-    if tuple(obs_spec) != tuple(ds.obs_shape):
+    per_chunk = max(1, max_envs // (n_learners * episodes))
+    results: dict[str, torch.Tensor] = {}
+    for start in range(0, len(names), per_chunk):
+        chunk = names[start : start + per_chunk]
+        learners = []
+        for name in chunk:
+            generator = torch.Generator().manual_seed(_learner_seed(seed, name))
+            learners += [distributions[name].sample(generator) for _ in range(n_learners)]
+        population = fit_population(ds, learners, steps=inner_steps)
+        returns = _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device)
+        for i, name in enumerate(chunk):
+            results[name] = returns[i * n_learners : (i + 1) * n_learners]
+    return results
+
+
+def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device) -> torch.Tensor:
+    n = population.size
+    env = make_env(env_id, num_envs=n * episodes, seed=seed, device=device, **env_kwargs)
+    obs_spec = tuple(env.observation_spec["observation"].shape[1:])
+    if obs_spec != tuple(ds.obs_shape):
         raise ValueError(
             f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
-            f"{tuple(obs_spec)} of {env_id} {env_kwargs}"
+            f"{obs_spec} of {env_id} {env_kwargs}"
         )
-    forward = vmap(lambda p, o: functional_call(skeleton, p, (o,)))
     log_std = None if ds.log_std is None else ds.log_std.detach()
     from taskdistill_rl.objectives.ppmo import action_distribution
 
     def act(obs: torch.Tensor) -> torch.Tensor:
-        raw = forward(params, obs.reshape(n_learners, episodes, *obs.shape[1:]))
-        raw = raw.reshape(n_learners * episodes, -1)
+        raw = population(obs.reshape(n, episodes, *obs.shape[1:])).reshape(n * episodes, -1)
         if deterministic:
             return raw.argmax(-1) if log_std is None else raw
         return action_distribution(raw, log_std).sample()
@@ -80,4 +155,10 @@ def evaluate_dataset(
     dev = torch.device(device)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        return episode_returns(env, act).reshape(n_learners, episodes)
+        return episode_returns(env, act).reshape(n, episodes)
+
+
+def evaluate_dataset(ds: DistilledDataset, *, learners: str = "lambda", **kwargs) -> torch.Tensor:
+    """``[n_learners, episodes]`` returns of fresh learners from one distribution (default: the
+    Λ the file was distilled for); keyword arguments as :func:`evaluate_distributions`."""
+    return evaluate_distributions(ds, [learners], **kwargs)[learners]

@@ -93,9 +93,13 @@ def test_closed_form_mlp_gradient_equals_torch_func_with_its_meta_gradients():
         lr = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
         probe = torch.randn(6, 3, dtype=torch.float64)
         fast = torch.func.functional_call(net, inner_step(net, params, X, Y, lr, steps=2), (probe,))
-        generic = torch.func.functional_call(wrapped, inner_step(wrapped, shifted, X, Y, lr, steps=2), (probe,))
+        generic = torch.func.functional_call(
+            wrapped, inner_step(wrapped, shifted, X, Y, lr, steps=2), (probe,)
+        )
         torch.testing.assert_close(fast, generic, rtol=0, atol=1e-12)
         for a, b in zip(
-            torch.autograd.grad(fast.sum(), (X, Y, lr)), torch.autograd.grad(generic.sum(), (X, Y, lr)), strict=True
+            torch.autograd.grad(fast.sum(), (X, Y, lr)),
+            torch.autograd.grad(generic.sum(), (X, Y, lr)),
+            strict=True,
         ):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

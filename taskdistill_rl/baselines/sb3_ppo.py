@@ -96,7 +96,9 @@ def train_ppo(
         from stable_baselines3.common.evaluation import evaluate_policy
         from stable_baselines3.common.vec_env import VecNormalize
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("the PPO baseline needs stable-baselines3: pip install 'taskdistill_rl[sb3]'") from err
+        raise ImportError(
+            "the PPO baseline needs stable-baselines3: pip install 'taskdistill_rl[sb3]'"
+        ) from err
     check_env_id(env_id)
     if timesteps is None and target_return is None:
         raise ValueError("give timesteps, target_return or both")

@@ -1,16 +1,72 @@
-"""Learner distributions Λ: samplers of freshly initialised policy networks, by name."""
+"""Learner distributions: samplers of freshly initialised policy networks, by name.
 
-from taskdistill_rl.learners.mlp import MLPLearners
+``LEARNERS`` maps each name to its class and the keyword arguments that make it that
+distribution (paper Table 1); ``"LxH"`` names (``"3x128"``: 3 hidden layers of 128) give Table 6's
+grid with Λ's initialisation.
+"""
 
-# CLI / file name -> distribution class; the evaluation issue adds the other distributions.
-LEARNERS = {"lambda": MLPLearners}
+from __future__ import annotations
+
+import math
+import re
+
+from taskdistill_rl.learners.mlp import MLPLearners, init_linear
+from taskdistill_rl.learners.random_arch import RandomMLPLearners
+
+LearnerDistribution = MLPLearners | RandomMLPLearners
+
+LEARNERS: dict[str, tuple[type, dict]] = {
+    "lambda": (MLPLearners, {}),
+    "ortho-std1": (MLPLearners, {"hidden_gain": 1.0, "output_gain": 1.0}),
+    "xavier": (MLPLearners, {"init": "xavier_normal"}),
+    "xavier-std1": (MLPLearners, {"init": "xavier_normal", "hidden_gain": 1.0, "output_gain": 1.0}),
+    "random-h": (RandomMLPLearners, {"widths": (32, 256), "depths": (2, 2)}),
+    "random-l": (RandomMLPLearners, {"widths": (64, 64), "depths": (1, 6)}),
+}
+GRID_DEPTHS = tuple(range(6))
+GRID_WIDTHS = (32, 64, 128, 256)
+_GRID_NAME = re.compile(r"^(\d)x(\d+)$")
 
 
-def make_learners(name: str = "lambda", **kwargs) -> MLPLearners:
-    """Build the registered learner distribution ``name`` with its keyword arguments."""
+def grid_names() -> list[str]:
+    """Table 6's grid: ``"LxH"`` for L in 0..5 hidden layers and H in 32, 64, 128, 256."""
+    return [f"{depth}x{width}" for depth in GRID_DEPTHS for width in GRID_WIDTHS]
+
+
+def available() -> list[str]:
+    return [*LEARNERS, "LxH (e.g. 2x64)"]
+
+
+def make_learners(name: str = "lambda", **kwargs) -> LearnerDistribution:
+    """The distribution ``name`` (a registered name or ``"LxH"``) with extra keyword arguments
+    (at least ``in_features`` and ``out_features``)."""
+    grid = _GRID_NAME.match(name) if isinstance(name, str) else None
+    if grid is not None:
+        depth, width = int(grid.group(1)), int(grid.group(2))
+        return MLPLearners(**{"hidden": (width,) * depth, **kwargs, "name": name})
     if name not in LEARNERS:
-        raise ValueError(f"unknown learner distribution {name!r}; registered: {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[name](**kwargs)
+        raise ValueError(f"unknown learner distribution {name!r}; available: {', '.join(available())}")
+    cls, defaults = LEARNERS[name]
+    return cls(**{**defaults, **kwargs, "name": name})
 
 
-__all__ = ["LEARNERS", "MLPLearners", "make_learners"]
+def weight_std(init: str, gain: float, fan_in: int, fan_out: int) -> float:
+    """The std of a weight drawn by :func:`init_linear` (what the tests check statistically)."""
+    if init == "orthogonal":
+        return gain / math.sqrt(max(fan_in, fan_out))
+    return gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+
+__all__ = [
+    "GRID_DEPTHS",
+    "GRID_WIDTHS",
+    "LEARNERS",
+    "LearnerDistribution",
+    "MLPLearners",
+    "RandomMLPLearners",
+    "available",
+    "grid_names",
+    "init_linear",
+    "make_learners",
+    "weight_std",
+]

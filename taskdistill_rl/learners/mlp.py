@@ -1,4 +1,4 @@
-"""The paper's α_c learners: MLP obs -> 64 -> 64 -> outputs, tanh, PPO-standard orthogonal init."""
+"""MLP learners: the paper's α_c (obs -> 64 -> 64 -> outputs, tanh) and its initialisation variants."""
 
 from __future__ import annotations
 
@@ -9,19 +9,39 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+INITS = ("orthogonal", "xavier_normal")
+
+
+def init_linear(layer: nn.Linear, init: str, gain: float, generator: torch.Generator | None) -> None:
+    """``nn.init.orthogonal_`` or ``nn.init.xavier_normal_`` with ``gain``; zero bias.
+
+    Per-weight std: orthogonal ``gain / sqrt(max(fan_in, fan_out))``, Xavier-normal
+    ``gain * sqrt(2 / (fan_in + fan_out))``.
+    """
+    if init == "orthogonal":
+        nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
+    elif init == "xavier_normal":
+        nn.init.xavier_normal_(layer.weight, gain=gain, generator=generator)
+    else:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    nn.init.zeros_(layer.bias)
+
 
 @dataclass
 class MLPLearners:
-    """Distribution Λ over MLPs with one architecture and a fresh random initialisation per sample.
+    """MLPs of one architecture, each sample a fresh random initialisation.
 
-    Orthogonal weights with gain √2 on hidden layers and 0.01 on the output layer, zero biases
-    (Huang et al.'s PPO defaults; paper §4 and Table 1's Λ).
+    The defaults are Λ, the distribution the paper distils for: two hidden layers of 64, tanh,
+    orthogonal weights with gain √2 on hidden layers and 0.01 on the output layer, zero biases
+    (Huang et al.'s PPO defaults; paper §4 and Table 1).
 
     Args:
         in_features: flattened observation size.
         out_features: number of logits (discrete) or action dimensions (continuous).
-        hidden: widths of the hidden layers.
-        hidden_gain / output_gain: orthogonal-init gains.
+        hidden: widths of the hidden layers (``()``: a linear learner).
+        hidden_gain / output_gain: init gains of hidden and output layers.
+        init: ``"orthogonal"`` or ``"xavier_normal"``.
+        name: the registered name this distribution goes by.
     """
 
     in_features: int
@@ -29,21 +49,24 @@ class MLPLearners:
     hidden: tuple[int, ...] = field(default=(64, 64))
     hidden_gain: float = math.sqrt(2)
     output_gain: float = 0.01
-
-    name = "lambda"
+    init: str = "orthogonal"
+    name: str = "lambda"
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
-        if self.in_features < 1 or self.out_features < 1:
+        if self.in_features < 1 or self.out_features < 1 or any(h < 1 for h in self.hidden):
             raise ValueError(
-                f"in_features and out_features must be >= 1, got {self.in_features}, {self.out_features}"
+                f"layer sizes must be >= 1, got in {self.in_features}, hidden {self.hidden}, "
+                f"out {self.out_features}"
             )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
 
     def spec(self) -> dict:
         """Registered name + kwargs (what the ``.pt`` file records; never code)."""
         kwargs = asdict(self)
         kwargs["hidden"] = list(self.hidden)
-        return {"name": self.name, "kwargs": kwargs}
+        return {"name": kwargs.pop("name"), "kwargs": kwargs}
 
     def build(self) -> nn.Sequential:
         """The architecture, uninitialised (use :meth:`sample` for a learner)."""
@@ -67,6 +90,5 @@ class MLPLearners:
         linears = [m for m in net if isinstance(m, nn.Linear)]
         for i, layer in enumerate(linears):
             gain = self.output_gain if i == len(linears) - 1 else self.hidden_gain
-            nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
-            nn.init.zeros_(layer.bias)
+            init_linear(layer, self.init, gain, generator)
         return net

@@ -1,0 +1,65 @@
+"""Learners whose architecture is drawn too: Table 1's "Random h" and "Random L" columns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from taskdistill_rl.learners.mlp import MLPLearners
+
+
+@dataclass
+class RandomMLPLearners:
+    """MLPs with a random hidden width and depth per sample, Λ's initialisation otherwise.
+
+    Args:
+        in_features / out_features: as :class:`MLPLearners`.
+        widths: inclusive range of the hidden width (one width shared by all hidden layers).
+        depths: inclusive range of the number of hidden layers.
+        hidden_gain / output_gain / init: as :class:`MLPLearners`.
+        name: the registered name.
+    """
+
+    in_features: int
+    out_features: int
+    widths: tuple[int, int] = (64, 64)
+    depths: tuple[int, int] = (2, 2)
+    hidden_gain: float = math.sqrt(2)
+    output_gain: float = 0.01
+    init: str = "orthogonal"
+    name: str = "random-h"
+
+    def __post_init__(self) -> None:
+        self.widths, self.depths = tuple(self.widths), tuple(self.depths)
+        for label, (lo, hi), least in (("widths", self.widths, 1), ("depths", self.depths, 0)):
+            if not least <= lo <= hi:
+                raise ValueError(f"{label} must be an inclusive range [lo, hi] with {least} <= lo <= hi")
+
+    def spec(self) -> dict:
+        kwargs = asdict(self)
+        kwargs["widths"], kwargs["depths"] = list(self.widths), list(self.depths)
+        return {"name": kwargs.pop("name"), "kwargs": kwargs}
+
+    def architecture(self, generator: torch.Generator | None = None) -> MLPLearners:
+        """Draw a width and a depth (uniform integers): the fixed-architecture distribution."""
+        width = int(torch.randint(self.widths[0], self.widths[1] + 1, (), generator=generator))
+        depth = int(torch.randint(self.depths[0], self.depths[1] + 1, (), generator=generator))
+        return MLPLearners(
+            self.in_features,
+            self.out_features,
+            hidden=(width,) * depth,
+            hidden_gain=self.hidden_gain,
+            output_gain=self.output_gain,
+            init=self.init,
+            name=self.name,
+        )
+
+    def build(self) -> nn.Sequential:
+        raise TypeError(f"{self.name!r} has no single architecture; distil for a fixed-architecture Λ")
+
+    def sample(self, generator: torch.Generator | None = None) -> nn.Sequential:
+        """A fresh learner: an architecture and an initialisation, both from ``generator``."""
+        return self.architecture(generator).sample(generator)

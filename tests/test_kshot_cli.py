@@ -1,0 +1,102 @@
+"""The k-shot CLI: evaluate --learners all / --grid, kmin, show, and the zoo."""
+
+import json
+
+import pytest
+
+from taskdistill_rl import zoo
+from taskdistill_rl.cli import main
+from taskdistill_rl.dataset import load_distilled
+from taskdistill_rl.evaluate import evaluate_dataset
+
+
+def test_zoo_lists_every_shipped_file_and_they_load_offline():
+    entries = zoo.entries()
+    assert {f"ndcartpole-{n}d" for n in (1, 2, 3)} <= set(entries)
+    for name, entry in entries.items():
+        ds = load_distilled(f"zoo:{name}")
+        assert ds.meta["env_kwargs"] == entry["env_kwargs"] and ds.k == entry["k"]
+        assert entry["command"].startswith("taskdistill distill")
+    with pytest.raises(FileNotFoundError, match="no zoo entry 'ndcartpole-9d'"):
+        load_distilled("zoo:ndcartpole-9d")
+
+
+@pytest.mark.parametrize("name", sorted(zoo.entries()))
+def test_zoo_file_still_scores_its_stored_mean(name):
+    """20 fresh learners x 5 sampled episodes reach >= 0.9 x the stored 100 x 100 mean."""
+    stored = zoo.entries()[name]["evaluation"]["mean"]
+    returns = evaluate_dataset(load_distilled(f"zoo:{name}"), n_learners=20, episodes=5, seed=1)
+    assert returns.mean().item() >= 0.9 * stored, (name, returns.mean().item(), stored)
+
+
+def test_evaluate_all_distributions_prints_a_table_1_row(tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "zoo:ndcartpole-1d",
+                "--learners",
+                "all",
+                "--n-learners",
+                "3",
+                "--episodes",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "| experiment | lambda | ortho-std1 | xavier | xavier-std1 | random-h | random-l |" in printed
+    assert "| 1D 2-shot (zoo:ndcartpole-1d) |" in printed
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l"}
+    assert all(r["n_learners"] == 3 and r["episodes"] == 2 for r in results.values())
+
+
+def test_evaluate_grid_prints_table_6(capsys):
+    assert main(["evaluate", "zoo:ndcartpole-1d", "--grid", "--n-learners", "1", "--episodes", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "|  | h=32 | h=64 | h=128 | h=256 |" in printed
+    assert sum(line.startswith("| L=") for line in printed.splitlines()) == 6
+
+
+def test_evaluate_refuses_unknown_distributions_before_any_work(capsys):
+    assert main(["evaluate", "zoo:ndcartpole-1d", "--learners", "lambda,kaiming"]) == 1
+    assert "unknown learner distribution 'kaiming'" in capsys.readouterr().err
+
+
+def test_kmin_distils_each_k_marks_learning_and_resumes(tmp_path, capsys):
+    out = tmp_path / "km"
+    args = ["kmin", "--k", "1,2", "--epochs", "1", "--n-learners", "2", "--episodes", "2", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| 2 ← k_min (Eq. 3) |" in printed and "Eq. 3 predicts k_min = ceil(2/2)+1 = 2" in printed
+    report = json.loads((out / "kmin.json").read_text())
+    assert report["predicted_k_min"] == 2 and set(report["results"]) == {"1", "2"}
+    best = max(r["mean"] for r in report["results"].values())
+    for r in report["results"].values():
+        assert r["learns"] == (r["mean"] >= 0.5 * best and r["mean"] >= 3 * report["random_mean"])
+    for k in (1, 2):
+        assert load_distilled(out / f"k{k}" / "distilled.pt").k == k
+    before = (out / "k1" / "distilled.pt").read_bytes()
+    assert main([*args, "--resume", "-q"]) == 0  # finished k values are skipped, not redone
+    assert (out / "k1" / "distilled.pt").read_bytes() == before
+    assert main(["kmin", "--k", "0,2", "--epochs", "1", "--out", str(out)]) == 1
+    assert ">= 1" in capsys.readouterr().err
+
+
+def test_show_draws_the_dataset(tmp_path):
+    for name in ("ndcartpole-1d", "ndcartpole-2d"):
+        out = tmp_path / f"{name}.png"
+        assert main(["show", f"zoo:{name}", "--out", str(out)]) == 0
+        assert out.stat().st_size > 10_000
+    assert main(["show", str(tmp_path / "missing.pt")]) == 1
+
+
+def test_zoo_list_prints_the_commands(capsys):
+    assert main(["zoo", "list"]) == 0
+    printed = capsys.readouterr().out
+    assert "zoo:ndcartpole-2d" in printed and "taskdistill distill --env NDCartPole-v0" in printed
