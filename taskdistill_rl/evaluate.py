@@ -12,8 +12,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.inner import inner_step
-from taskdistill_rl.learners import LearnerDistribution, make_learners
+from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
+from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
 from taskdistill_rl.rollouts import episode_returns
 
 
@@ -42,6 +42,15 @@ class Population:
             out[index] = y
         return out
 
+    @staticmethod
+    def concat(populations: list[Population]) -> Population:
+        """One population of several, learners numbered in order."""
+        groups, offset = [], 0
+        for population in populations:
+            groups += [(index + offset, skeleton, params) for index, skeleton, params in population.groups]
+            offset += population.size
+        return Population(groups, offset)
+
     def learner_params(self, i: int) -> dict[str, torch.Tensor]:
         """The fitted parameters of learner ``i``."""
         for index, _, params in self.groups:
@@ -51,23 +60,59 @@ class Population:
         raise IndexError(i)
 
 
+def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
+    """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
+    X, Y, lr = ds.observation.detach(), ds.label.detach(), ds.inner_lr.detach()
+    layers = mlp_layers(skeleton) if X.dim() == 2 else None
+    if layers is not None:
+        return mlp_population_step_(layers, params, X, Y, float(lr), steps=steps)
+    fit = vmap(lambda p: inner_step(skeleton, p, X, Y, lr, steps=steps))
+    with torch.no_grad():
+        return fit(params)
+
+
 def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: int = 1) -> Population:
-    """Fit every learner with the file's inner step: one vmapped step per architecture group
+    """Fit every learner with the file's inner step, one batched step per architecture group
     (equal to fitting them one by one, to float32 rounding)."""
     if not learners:
         raise ValueError("fit_population needs at least one learner")
     by_arch: dict[tuple, list[int]] = {}
     for i, module in enumerate(learners):
         by_arch.setdefault(_architecture(module), []).append(i)
-    X, Y, lr = ds.observation.detach(), ds.label.detach(), ds.inner_lr.detach()
     groups = []
     for members in by_arch.values():
         params, _ = stack_module_state([learners[i] for i in members])
+        params = {name: p.detach() for name, p in params.items()}
         skeleton = copy.deepcopy(learners[members[0]]).to("meta")
-        fit = vmap(lambda p, s=skeleton: inner_step(s, p, X, Y, lr, steps=steps))
-        with torch.no_grad():
-            groups.append((torch.tensor(members), skeleton, fit(params)))
+        groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
     return Population(groups, len(learners))
+
+
+def sample_population(
+    ds: DistilledDataset,
+    distribution: LearnerDistribution,
+    n: int,
+    generator: torch.Generator,
+    *,
+    steps: int = 1,
+) -> Population:
+    """``n`` fresh learners from ``distribution``, sampled straight into stacked parameters per
+    architecture and fitted: no per-learner modules (the fast path for big evaluations)."""
+    if isinstance(distribution, RandomMLPLearners):
+        archs = [distribution.architecture(generator) for _ in range(n)]
+    else:
+        archs = [distribution] * n
+    by_arch: dict[tuple, list[int]] = {}
+    for i, arch in enumerate(archs):
+        by_arch.setdefault(arch.hidden, []).append(i)
+    groups = []
+    for members in by_arch.values():
+        arch = archs[members[0]]
+        with torch.device("meta"):
+            skeleton = arch.build()
+        params = arch.sample_stacked(len(members), generator)
+        groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
+    return Population(groups, n)
 
 
 def distribution_for(ds: DistilledDataset, name: str) -> LearnerDistribution:
@@ -121,11 +166,17 @@ def evaluate_distributions(
     results: dict[str, torch.Tensor] = {}
     for start in range(0, len(names), per_chunk):
         chunk = names[start : start + per_chunk]
-        learners = []
-        for name in chunk:
-            generator = torch.Generator().manual_seed(_learner_seed(seed, name))
-            learners += [distributions[name].sample(generator) for _ in range(n_learners)]
-        population = fit_population(ds, learners, steps=inner_steps)
+        parts = [
+            sample_population(
+                ds,
+                distributions[name],
+                n_learners,
+                torch.Generator().manual_seed(_learner_seed(seed, name)),
+                steps=inner_steps,
+            )
+            for name in chunk
+        ]
+        population = Population.concat(parts)
         returns = _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device)
         for i, name in enumerate(chunk):
             results[name] = returns[i * n_learners : (i + 1) * n_learners]

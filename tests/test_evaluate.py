@@ -41,6 +41,51 @@ def test_vmapped_population_training_equals_fitting_one_by_one(name):
     assert worst <= 1e-6, worst
 
 
+def test_generic_vmap_path_equals_fitting_one_by_one():
+    """Modules that are not plain MLPs are fitted by torch.func.vmap over the generic inner step."""
+    from torch import nn
+
+    ds = _dataset()
+    g = torch.Generator().manual_seed(2)
+    learners = [
+        nn.Sequential(nn.Identity(), *make_learners("lambda", in_features=4, out_features=2).sample(g))
+        for _ in range(32)
+    ]
+    population = fit_population(ds, learners)
+    worst = 0.0
+    for i, learner in enumerate(learners):
+        for n, p in ds.fit(learner).named_parameters():
+            worst = max(worst, (population.learner_params(i)[n] - p).abs().max().item())
+    assert worst <= 1e-6, worst
+
+
+def test_stacked_sampling_draws_lambdas_distribution():
+    """sample_stacked (the evaluation's fast path) builds orthogonal layers with Λ's gains."""
+    params = make_learners("lambda", in_features=4, out_features=2).sample_stacked(
+        50, torch.Generator().manual_seed(0)
+    )
+    assert [tuple(p.shape) for p in params.values()] == [
+        (50, 64, 4),
+        (50, 64),
+        (50, 64, 64),
+        (50, 64),
+        (50, 2, 64),
+        (50, 2),
+    ]
+    eye = torch.eye(4).expand(50, 4, 4)
+    torch.testing.assert_close(
+        params["0.weight"].mT @ params["0.weight"], 2 * eye, rtol=0, atol=1e-5
+    )  # gain √2
+    torch.testing.assert_close(
+        params["2.weight"] @ params["2.weight"].mT, 2 * torch.eye(64).expand(50, 64, 64), rtol=0, atol=1e-5
+    )
+    torch.testing.assert_close(
+        params["4.weight"] @ params["4.weight"].mT, 1e-4 * torch.eye(2).expand(50, 2, 2), rtol=0, atol=1e-9
+    )
+    assert all(torch.all(params[f"{i}.bias"] == 0) for i in (0, 2, 4))
+    assert params["2.weight"][0].std().item() != params["2.weight"][1].std().item()  # 50 different learners
+
+
 def test_population_forward_uses_each_learners_own_parameters():
     ds = _dataset()
     learners = [

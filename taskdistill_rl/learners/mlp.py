@@ -27,6 +27,22 @@ def init_linear(layer: nn.Linear, init: str, gain: float, generator: torch.Gener
     nn.init.zeros_(layer.bias)
 
 
+@torch.no_grad()
+def init_stacked(n: int, fan_in: int, fan_out: int, init: str, gain: float, generator) -> torch.Tensor:
+    """``n`` weight matrices ``[n, fan_out, fan_in]`` drawn as :func:`init_linear` draws one, in
+    batched ops (the same construction as ``nn.init.orthogonal_``: QR of a Gaussian, signs fixed)."""
+    if init == "xavier_normal":
+        std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+        return torch.randn(n, fan_out, fan_in, generator=generator) * std
+    if init != "orthogonal":
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    flat = torch.randn(n, fan_out, fan_in, generator=generator)
+    wide = fan_out < fan_in
+    q, r = torch.linalg.qr(flat.mT if wide else flat)
+    q = q * torch.diagonal(r, dim1=-2, dim2=-1).sign().unsqueeze(-2)
+    return (q.mT if wide else q) * gain
+
+
 @dataclass
 class MLPLearners:
     """MLPs of one architecture, each sample a fresh random initialisation.
@@ -92,3 +108,14 @@ class MLPLearners:
             gain = self.output_gain if i == len(linears) - 1 else self.hidden_gain
             init_linear(layer, self.init, gain, generator)
         return net
+
+    def sample_stacked(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``n`` fresh learners' parameters, stacked along a leading dimension (for populations:
+        no ``n`` modules to build and stack). Keys are those of :meth:`build`'s parameters."""
+        sizes = [self.in_features, *self.hidden, self.out_features]
+        params = {}
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            gain = self.output_gain if i == len(sizes) - 2 else self.hidden_gain
+            params[f"{2 * i}.weight"] = init_stacked(n, fan_in, fan_out, self.init, gain, generator)
+            params[f"{2 * i}.bias"] = torch.zeros(n, fan_out)
+        return params
