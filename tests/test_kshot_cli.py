@@ -50,7 +50,7 @@ def test_evaluate_all_distributions_prints_a_table_1_row(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "| experiment | lambda | ortho-std1 | xavier | xavier-std1 | random-h | random-l |" in printed
-    assert "| 1D 2-shot (zoo:ndcartpole-1d) |" in printed
+    assert "| 1D 1-shot (zoo:ndcartpole-1d) |" in printed
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l"}
     assert all(r["n_learners"] == 3 and r["episodes"] == 2 for r in results.values())
