@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import csv
+import io
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from rich.table import Table
 
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import TaskDistillError
-from taskdistill_rl.io import write_json, write_toml
+from taskdistill_rl.io import atomic_write, write_json, write_toml
 
 app = typer.Typer(
     name="taskdistill",
@@ -151,53 +154,145 @@ def _root(
 def baseline(
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
-    algo: Annotated[str, typer.Option(help="Baseline algorithm: random (uniform-random agent).")] = "random",
-    episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes, stepped together.")] = 100,
+    algo: Annotated[
+        str, typer.Option(help="ppo (stable-baselines3, rl-zoo hyper-parameters) or random (uniform).")
+    ] = "random",
+    timesteps: Annotated[
+        int | None,
+        typer.Option(min=1, help="PPO training steps (default: rl-zoo's budget for the env family)."),
+    ] = None,
+    target_return: Annotated[
+        float | None, typer.Option(help="PPO: stop once a chunk's evaluation reaches R.")
+    ] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="PPO: timesteps between evaluations.")] = 10_000,
+    episodes: Annotated[int, typer.Option(min=1, help="Final evaluation episodes (sampled actions).")] = 100,
     seed: SeedOpt = 0,
-    out: Annotated[Path | None, typer.Option(help="Directory for summary.json and config.toml.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for summary.json, eval.json, config.toml.")
+    ] = None,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Evaluate a baseline agent (the paper's Table 8 random agent) and print its return."""
-    from taskdistill_rl.baselines import random_agent_returns
+    """Direct-RL (SB3 PPO) or uniform-random baseline: return mean ± std, wall time, summary.json."""
+    from taskdistill_rl.envs.factory import check_env_id
 
-    if algo != "random":
-        raise TaskDistillError(f"--algo must be 'random', got {algo!r}")
+    if algo not in ("ppo", "random"):
+        raise TaskDistillError(f"--algo must be 'ppo' or 'random', got {algo!r}")
+    check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
     out_dir = prepare_out_dir(out) if out is not None else None
+    resolved = {
+        "command": "baseline",
+        "env": env,
+        "env_kwargs": kwargs,
+        "algo": algo,
+        "episodes": episodes,
+        "seed": seed,
+    }
+    extra: dict[str, Any] = {}
     start = time.perf_counter()
-    returns = random_agent_returns(env, episodes=episodes, seed=seed, env_kwargs=kwargs)
-    wall = time.perf_counter() - start
+    if algo == "random":
+        from taskdistill_rl.baselines import random_agent_returns
+
+        returns = random_agent_returns(env, episodes=episodes, seed=seed, env_kwargs=kwargs)
+        frames, wall = int(returns.sum()), time.perf_counter() - start
+    else:
+        from taskdistill_rl.baselines.sb3_ppo import (
+            DEFAULT_TIMESTEPS,
+            evaluate_ppo,
+            hyperparams_for,
+            train_ppo,
+        )
+        from taskdistill_rl.envs.factory import env_family
+
+        hp = hyperparams_for(env)
+        if timesteps is None and target_return is None:
+            family = env_family(env)
+            timesteps = DEFAULT_TIMESTEPS["classic" if family == "ndcartpole" else family]
+        resolved.update(
+            {"timesteps": timesteps, "target_return": target_return, "chunk": chunk, "hyperparams": hp}
+        )
+        if out_dir is not None:
+            write_toml(out_dir / "config.toml", resolved)
+        with _chunk_progress(quiet, timesteps) as on_chunk:
+            result = train_ppo(
+                env,
+                seed=seed,
+                env_kwargs=kwargs,
+                timesteps=timesteps,
+                target_return=target_return,
+                chunk=chunk,
+                on_chunk=on_chunk,
+            )
+        wall = result.wall_seconds
+        frames = int(result.model.num_timesteps)
+        returns = evaluate_ppo(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
+        extra = {"reached_target": result.reached_target, "curve": "curve.csv"}
+        if out_dir is not None:
+            _write_curve(out_dir / "curve.csv", result.curve)
+            atomic_write(out_dir / "model.zip", lambda f: result.model.save(f))
+            if result.vec_normalize is not None:  # SB3's own format: VecNormalize.load reads it
+                atomic_write(out_dir / "vecnormalize.pkl", lambda f: pickle.dump(result.vec_normalize, f))
     evaluation = {
         "env_id": env,
         "env_kwargs": kwargs,
         "k": None,
-        "seed": seed,
+        "seed": seed if algo == "random" else seed + 10_000,
         "action_rule": "sample",
-        "results": {"random": results_entry(returns, episodes=episodes)},
+        "results": {algo: results_entry(returns, episodes=episodes)},
     }
-    print_results(f"{env} {kwargs or ''} uniform-random agent", evaluation["results"], quiet)
+    print_results(f"{env} {kwargs or ''} {algo} baseline ({wall:.0f} s)", evaluation["results"], quiet)
     if out_dir is not None:
-        resolved = {
-            "command": "baseline",
-            "env": env,
-            "env_kwargs": kwargs,
-            "algo": algo,
-            "episodes": episodes,
-            "seed": seed,
-        }
         write_toml(out_dir / "config.toml", resolved)
+        write_json(out_dir / "eval.json", evaluation)
         write_json(
             out_dir / "summary.json",
             {
                 "kind": f"baseline-{algo}",
                 "env": env,
+                "env_kwargs": kwargs,
                 "wall_seconds": wall,
-                "env_frames": int(returns.sum()),
+                "env_frames": frames,
                 "evaluation": evaluation,
                 "fit_seconds_per_learner": None,
+                **extra,
+                "versions": run_metadata(),
             },
         )
+
+
+def _write_curve(path: Path, curve: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["timesteps", "wall_seconds", "eval_mean", "eval_std"])
+    writer.writeheader()
+    writer.writerows(curve)
+    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+
+
+class _chunk_progress:
+    """A rich progress bar over PPO timesteps, advanced after each evaluated chunk."""
+
+    def __init__(self, quiet: bool, total: int | None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]PPO"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("eval return {task.fields[ret]:.1f}"),
+            TimeElapsedColumn(),
+            disable=quiet,
+        )
+        self.task = self.progress.add_task("ppo", total=total, ret=float("nan"))
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return lambda point: self.progress.update(
+            self.task, completed=point["timesteps"], ret=point["eval_mean"]
+        )
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
 
 
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
@@ -611,6 +706,21 @@ def plot(
         raise TaskDistillError(f"no metrics.csv in: {', '.join(missing)}")
     plot_runs(runs, out)
     console.print(f"wrote {out}")
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="distill and baseline run directories (summary.json).")],
+    out: Annotated[Path, typer.Option(help="Markdown report; the cost-curve PNG goes beside it.")] = Path(
+        "report.md"
+    ),
+) -> None:
+    """Random vs direct RL vs distilled per environment, distillation ratio, cost curve (Figure 5)."""
+    from taskdistill_rl.report import write_report
+
+    png = write_report(runs, out)
+    print(out.read_text())
+    print(f"wrote {out} and {png}")
 
 
 # -- entry point ---------------------------------------------------------------------------------

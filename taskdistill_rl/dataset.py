@@ -114,6 +114,20 @@ class DistilledDataset(nn.Module):
             self.fit(self.make_learner(seed)), log_std=None if self.log_std is None else self.log_std.detach()
         )
 
+    def fit_sb3(self, model_or_policy, *, steps: int = 1):
+        """Train a stable-baselines3 PPO/A2C model or ``ActorCriticPolicy`` in place in one step
+        (see :func:`taskdistill_rl.interop.fit_sb3`)."""
+        from taskdistill_rl.interop import fit_sb3
+
+        return fit_sb3(self, model_or_policy, steps=steps)
+
+    def to_torchrl_actor(self, seed: int | None = None):
+        """A TorchRL ``ProbabilisticActor``: a fresh learner from Λ fitted in one step
+        (see :func:`taskdistill_rl.interop.to_torchrl_actor`)."""
+        from taskdistill_rl.interop import to_torchrl_actor
+
+        return to_torchrl_actor(self, seed=seed)
+
     def _check_module(self, module: nn.Module) -> None:
         try:
             with torch.no_grad():

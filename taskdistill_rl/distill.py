@@ -22,7 +22,7 @@ from taskdistill_rl.envs import make_env
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.io import atomic_write, write_toml
 from taskdistill_rl.metrics_log import MetricsLog
-from taskdistill_rl.objectives.ppmo import PPMOLoss, action_distribution
+from taskdistill_rl.objectives.ppmo import PPMOLoss, action_distribution, diagonal_normal
 
 log = logging.getLogger(__name__)
 METRIC_FIELDS = [
@@ -65,10 +65,6 @@ class _FunctionCallback(Callback):
 
     def on_meta_epoch_end(self, distiller: Distiller, metrics: dict) -> bool:
         return self.fn(metrics) is not False
-
-
-def _gaussian_actor_dist(loc, scale):
-    return torch.distributions.Independent(torch.distributions.Normal(loc, scale), 1)
 
 
 class Distiller:
@@ -163,7 +159,7 @@ class Distiller:
             self.actor = ProbabilisticActor(
                 module,
                 in_keys=["loc", "scale"],
-                distribution_class=_gaussian_actor_dist,
+                distribution_class=diagonal_normal,
                 return_log_prob=True,
             )
         else:

@@ -18,6 +18,8 @@ from taskdistill_rl.envs.factory import check_env_id, env_family
 # Per env family. "classic" is rl-zoo's CartPole-v1 entry with a constant lr and clip range
 # (the zoo anneals both linearly over a fixed budget; chunked training has no fixed budget).
 # "mujoco" is SB3's PPO defaults with observation normalisation, as rl-zoo's MuJoCo entries.
+# Default training budgets per family (rl-zoo's n_timesteps) when neither timesteps nor a target is given.
+DEFAULT_TIMESTEPS = {"classic": 100_000, "mujoco": 1_000_000, "atari": 10_000_000}
 HYPERPARAMS: dict[str, dict] = {
     "classic": {
         "n_envs": 8,
@@ -41,6 +43,19 @@ HYPERPARAMS: dict[str, dict] = {
         "ent_coef": 0.0,
         "clip_range": 0.2,
         "normalize": True,
+    },
+    # rl-zoo's Atari entry (constant lr and clip range, as above), with its AtariWrapper and 4 stacked frames
+    "atari": {
+        "policy": "CnnPolicy",
+        "n_envs": 8,
+        "frame_stack": 4,
+        "n_steps": 128,
+        "n_epochs": 4,
+        "batch_size": 256,
+        "learning_rate": 2.5e-4,
+        "clip_range": 0.1,
+        "vf_coef": 0.5,
+        "ent_coef": 0.01,
     },
 }
 
@@ -70,6 +85,42 @@ def hyperparams_for(env_id: str) -> dict:
     return dict(HYPERPARAMS[family])
 
 
+def make_vec_envs(env_id: str, n_envs: int, seed: int, env_kwargs: dict, frame_stack: int | None):
+    """SB3 vectorised envs; Atari ids get SB3's AtariWrapper and frame stacking."""
+    from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    if env_family(env_id) == "atari":
+        env = make_atari_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+        return VecFrameStack(env, n_stack=frame_stack or 4)
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+
+
+def _evaluation_env(env_id, seed, env_kwargs, frame_stack, normalize_like=None):
+    """One env scored like training sees it: frozen normalisation statistics, raw rewards."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = make_vec_envs(env_id, 1, seed, env_kwargs, frame_stack)
+    if normalize_like is None:
+        return env
+    env = VecNormalize(env, training=False, norm_reward=False)
+    env.obs_rms = normalize_like.obs_rms
+    return env
+
+
+def evaluate_ppo(result: PPOResult, env_id: str, *, episodes: int = 100, seed: int = 0, env_kwargs=None):
+    """Returns of ``episodes`` sampled-action episodes of the trained model (the paper's protocol)."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    frame_stack = hyperparams_for(env_id).get("frame_stack")
+    env = _evaluation_env(env_id, seed, env_kwargs or {}, frame_stack, result.vec_normalize)
+    returns, _ = evaluate_policy(
+        result.model, env, n_eval_episodes=episodes, deterministic=False, return_episode_rewards=True
+    )
+    env.close()
+    return np.asarray(returns, dtype=np.float64)
+
+
 def train_ppo(
     env_id: str,
     *,
@@ -81,6 +132,7 @@ def train_ppo(
     eval_episodes: int = 20,
     max_timesteps: int = 2_000_000,
     hyperparams: dict | None = None,
+    device: str = "cpu",
     on_chunk: Callable[[dict], None] | None = None,
 ) -> PPOResult:
     """Train SB3 ``PPO("MlpPolicy", env_id)`` until ``timesteps`` or ``target_return``.
@@ -92,7 +144,6 @@ def train_ppo(
     """
     try:
         from stable_baselines3 import PPO
-        from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.evaluation import evaluate_policy
         from stable_baselines3.common.vec_env import VecNormalize
     except ImportError as err:  # pragma: no cover - depends on the install
@@ -102,20 +153,22 @@ def train_ppo(
     check_env_id(env_id)
     if timesteps is None and target_return is None:
         raise ValueError("give timesteps, target_return or both")
+    if timesteps is not None and timesteps < 1:
+        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
     if chunk < 1 or eval_episodes < 1:
         raise ValueError(f"chunk and eval_episodes must be >= 1, got {chunk} and {eval_episodes}")
     budget = timesteps if timesteps is not None else max_timesteps
     hp = hyperparams_for(env_id) if hyperparams is None else dict(hyperparams)
     n_envs, normalize = hp.pop("n_envs"), hp.pop("normalize", False)
+    policy, frame_stack = hp.pop("policy", "MlpPolicy"), hp.pop("frame_stack", None)
     env_kwargs = env_kwargs or {}
 
     start = time.perf_counter()
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
-    eval_env = make_vec_env(env_id, n_envs=1, seed=seed + 10_000, env_kwargs=env_kwargs)
+    env = make_vec_envs(env_id, n_envs, seed, env_kwargs, frame_stack)
     if normalize:
         env = VecNormalize(env, gamma=hp.get("gamma", 0.99))
-        eval_env = VecNormalize(eval_env, training=False, norm_reward=False)
-    model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hp)
+    eval_env = _evaluation_env(env_id, seed + 10_000, env_kwargs, frame_stack, env if normalize else None)
+    model = PPO(policy, env, seed=seed, verbose=0, device=device, **hp)
     result = PPOResult(model=model, vec_normalize=env if normalize else None)
     while model.num_timesteps < budget:
         model.learn(min(chunk, budget - model.num_timesteps), reset_num_timesteps=False)
@@ -137,6 +190,5 @@ def train_ppo(
             result.reached_target = True
             break
     result.wall_seconds = time.perf_counter() - start
-    env.close()
     eval_env.close()
     return result

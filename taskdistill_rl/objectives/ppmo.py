@@ -25,7 +25,12 @@ def action_distribution(raw: torch.Tensor, log_std: torch.Tensor | None) -> D.Di
     """Categorical over logits (discrete) or diagonal Gaussian with a shared log-std (continuous)."""
     if log_std is None:
         return D.Categorical(logits=raw, validate_args=False)
-    return D.Independent(D.Normal(raw, log_std.exp().expand_as(raw), validate_args=False), 1)
+    return diagonal_normal(raw, log_std.exp().expand_as(raw))
+
+
+def diagonal_normal(loc: torch.Tensor, scale: torch.Tensor) -> D.Distribution:
+    """A ``distribution_class`` for TorchRL's ``ProbabilisticActor``: independent Gaussians."""
+    return D.Independent(D.Normal(loc, scale, validate_args=False), 1)
 
 
 class PPMOLoss(LossModule):
