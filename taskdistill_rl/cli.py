@@ -351,6 +351,7 @@ def distill(
     inner_steps: Annotated[int, typer.Option(min=1, help="Inner SGD steps (1 is the promise).")] = 1,
     final_learners: Annotated[int, typer.Option(min=1, help="Learners in the final evaluation.")] = 100,
     final_episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner, final evaluation.")] = 100,
+    checkpoint_interval: Annotated[int, typer.Option(min=1, help="Meta-epochs between checkpoints.")] = 25,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
@@ -380,6 +381,7 @@ def distill(
         inner_steps=inner_steps,
         final_learners=final_learners,
         final_episodes=final_episodes,
+        checkpoint_interval=checkpoint_interval,
     )
     distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)
     if resume:

@@ -24,6 +24,7 @@ RUN_CONTROL = {
     "final_learners",
     "final_episodes",
     "device",
+    "max_divergences",
 }
 
 
@@ -92,6 +93,8 @@ class DistillConfig:
     """Episodes per learner in the final evaluation."""
     checkpoint_interval: int = 25
     """Meta-epochs between checkpoints."""
+    max_divergences: int = 3
+    """Consecutive diverged meta-epochs (non-finite loss or gradient) before the run stops."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -111,6 +114,7 @@ class DistillConfig:
             "eval_learners",
             "eval_episodes",
             "checkpoint_interval",
+            "max_divergences",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

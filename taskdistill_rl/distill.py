@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ from torchrl.objectives.value import GAE
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.errors import DivergenceError, Interrupted
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.io import atomic_write, write_toml
 from taskdistill_rl.metrics_log import MetricsLog
@@ -39,6 +43,7 @@ METRIC_FIELDS = [
     "train/clip_fraction",
     "train/kl_approx",
     "train/ESS",
+    "train/diverged",
     "eval/return_mean",
 ]
 
@@ -194,6 +199,7 @@ class Distiller:
         self.dataset_optim = torch.optim.Adam(self.dataset.parameters(), lr=config.distiller_lr, eps=1e-5)
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, eps=1e-5)
         self.meta_epoch = 0
+        self.consecutive_divergences = 0
         self.frames = 0
         self.wall_seconds = 0.0
         self.best: tuple[float, int, dict] | None = None  # (eval mean, meta-epoch, dataset state)
@@ -254,24 +260,41 @@ class Distiller:
         self.frames += n
         sums = {"loss_objective": 0.0, "loss_critic": 0.0, "clip_fraction": 0.0, "kl_approx": 0.0, "ESS": 0.0}
         updates = 0
+        good = self._learning_state()
+        diverged = False
         for _ in range(cfg.policy_epochs):
             perm = torch.randperm(n, generator=self.shuffle_generator).to(cfg.device)
             for start in range(0, n, cfg.minibatch_size):
                 out = self.loss(flat[perm[start : start + cfg.minibatch_size]])
                 total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
-                if not torch.isfinite(total):
-                    log.warning("meta-epoch %d: non-finite loss, minibatch skipped", self.meta_epoch)
-                    continue
-                self.dataset_optim.zero_grad(set_to_none=True)
-                self.critic_optim.zero_grad(set_to_none=True)
-                total.backward()
-                nn.utils.clip_grad_norm_(self.dataset.parameters(), cfg.max_grad_norm)
-                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                diverged = not torch.isfinite(total)
+                if not diverged:
+                    self.dataset_optim.zero_grad(set_to_none=True)
+                    self.critic_optim.zero_grad(set_to_none=True)
+                    total.backward()
+                    norms = [
+                        nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+                        for module in (self.dataset, self.critic)
+                    ]
+                    diverged = not all(torch.isfinite(norm) for norm in norms)
+                if diverged:
+                    self._roll_back(good)
+                    break
                 self.dataset_optim.step()
                 self.critic_optim.step()
                 updates += 1
                 for key in sums:
                     sums[key] += float(out[key].detach())
+            if diverged:
+                break
+        self.consecutive_divergences = self.consecutive_divergences + 1 if diverged else 0
+        if self.consecutive_divergences >= cfg.max_divergences:
+            lrs = [optim.param_groups[0]["lr"] for optim in (self.dataset_optim, self.critic_optim)]
+            raise DivergenceError(
+                f"non-finite loss or gradient in {self.consecutive_divergences} consecutive meta-epochs "
+                f"even after halving the Adam lrs to {lrs[0]:.3g} (distiller) and {lrs[1]:.3g} (critic); "
+                f"stopped at the last good state (meta-epoch {self.meta_epoch})"
+            )
         self.meta_epoch += 1
         metrics = {f"train/{k}": v / max(updates, 1) for k, v in sums.items()}
         metrics.update(
@@ -283,9 +306,34 @@ class Distiller:
                 "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
                 "train/episodes": len(returns),
                 "train/inner_lr": float(self.dataset.inner_lr.detach()),
+                "train/diverged": int(diverged),
             }
         )
         return metrics
+
+    # -- divergence -------------------------------------------------------------------------------
+    def _learning_state(self) -> dict:
+        """What a diverged step rolls back: dataset (X, Y, inner lr), critic, both optimisers."""
+        modules = {"dataset": self.dataset, "critic": self.critic}
+        modules.update(dataset_optim=self.dataset_optim, critic_optim=self.critic_optim)
+        return {name: copy.deepcopy(m.state_dict()) for name, m in modules.items()}
+
+    def _roll_back(self, good: dict) -> None:
+        """Restore the last good state and halve both Adam step sizes (a non-finite step was seen)."""
+        self.dataset.load_state_dict(good["dataset"])
+        self.critic.load_state_dict(good["critic"])
+        self.dataset_optim.load_state_dict(good["dataset_optim"])
+        self.critic_optim.load_state_dict(good["critic_optim"])
+        for optim in (self.dataset_optim, self.critic_optim):
+            for group in optim.param_groups:
+                group["lr"] /= 2
+        log.warning(
+            "meta-epoch %d: non-finite loss or gradient; rolled back to the last good state and halved the "
+            "Adam lrs (distiller %.3g, critic %.3g)",
+            self.meta_epoch + 1,
+            self.dataset_optim.param_groups[0]["lr"],
+            self.critic_optim.param_groups[0]["lr"],
+        )
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
@@ -340,14 +388,19 @@ class Distiller:
         )
         start_wall = time.perf_counter() - self.wall_seconds
         metrics_log = self._open_metrics()
+        signals = _StopSignals()
         try:
-            with progress:
+            with progress, signals:
                 while True:
                     if epochs is not None and self.meta_epoch >= epochs:
                         break
                     if time_budget is not None and self.wall_seconds >= time_budget:
                         break
-                    metrics = self.meta_epoch_step()
+                    try:
+                        metrics = self.meta_epoch_step()
+                    except DivergenceError:
+                        self._save_outputs()  # the last good state, rolled back to
+                        raise
                     metrics["eval/return_mean"] = float("nan")
                     if self.meta_epoch % cfg.eval_interval == 0:
                         mean = float(
@@ -373,6 +426,8 @@ class Distiller:
                     )
                     if self.out_dir is not None and self.meta_epoch % cfg.checkpoint_interval == 0:
                         self.save_checkpoint(self.out_dir / "checkpoint.pt")
+                    if signals.received is not None:
+                        raise self._interrupted(signals.received)
                     if callback.on_meta_epoch_end(self, metrics) is False:
                         break
                     if (
@@ -387,18 +442,34 @@ class Distiller:
             if self._collector is not None:
                 self._collector.shutdown()
                 self._collector = None
+        self._save_outputs()
+        callback.on_training_end(self)
+        return self.dataset
+
+    def _save_outputs(self) -> None:
+        """Checkpoint the current state, then keep the best-evaluated dataset and write it."""
+        if self.out_dir is not None:
+            self.save_checkpoint(self.out_dir / "checkpoint.pt")
         if self.best is not None and (self.last_eval is None or self.best[0] > self.last_eval):
             self.dataset.load_state_dict(self.best[2])
         if self.out_dir is not None:
-            self.save_checkpoint(self.out_dir / "checkpoint.pt")
             self.dataset.save(self.out_dir / "distilled.pt")
-        callback.on_training_end(self)
-        return self.dataset
+
+    def _interrupted(self, signum: int) -> Interrupted:
+        name = signal.Signals(signum).name
+        if self.out_dir is None:
+            return Interrupted(f"stopped by {name} after meta-epoch {self.meta_epoch}")
+        path = self.out_dir / "checkpoint.pt"
+        self.save_checkpoint(path)
+        return Interrupted(
+            f"stopped by {name} after meta-epoch {self.meta_epoch}; checkpoint saved to {path}; "
+            "continue with the same command and --resume"
+        )
 
     def _open_metrics(self) -> MetricsLog | None:
         if self.out_dir is None:
             return None
-        return MetricsLog(self.out_dir, METRIC_FIELDS, resume=self.meta_epoch > 0)
+        return MetricsLog(self.out_dir, METRIC_FIELDS, resume_from=self.meta_epoch)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> None:
@@ -451,6 +522,30 @@ class Distiller:
         self.last_eval = state["last_eval"]
         best = state["best"]
         self.best = None if best is None else (best["mean"], best["meta_epoch"], best["state"])
+
+
+class _StopSignals:
+    """While training: SIGINT/SIGTERM let the current meta-epoch finish, then the run checkpoints
+    and stops. A second SIGINT aborts at once."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress(quiet: bool):

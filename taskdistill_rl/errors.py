@@ -9,3 +9,11 @@ class TaskDistillError(Exception):
 
 class UnknownEnvError(TaskDistillError, ValueError):
     """An environment id that neither gymnasium nor taskdistill_rl knows."""
+
+
+class DivergenceError(TaskDistillError):
+    """Training kept producing non-finite losses or gradients; the last good state was kept."""
+
+
+class Interrupted(TaskDistillError):
+    """SIGINT/SIGTERM stopped a run after a checkpoint was saved."""

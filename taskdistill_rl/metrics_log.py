@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
+
+from taskdistill_rl.io import atomic_write
 
 
 class MetricsLog:
@@ -13,12 +16,21 @@ class MetricsLog:
     Args:
         out_dir: the run directory.
         fields: column names (metrics not listed are written to TensorBoard only).
-        resume: keep the rows already in ``metrics.csv`` instead of starting it afresh.
+        resume_from: the checkpoint's meta-epoch when resuming: rows up to it are kept, later
+            ones (written after that checkpoint by a run that was killed) are dropped.
     """
 
-    def __init__(self, out_dir: Path, fields: list[str], *, resume: bool):
+    def __init__(self, out_dir: Path, fields: list[str], *, resume_from: int = 0):
         path = out_dir / "metrics.csv"
-        append = resume and path.exists()
+        append = resume_from > 0 and path.exists()
+        if append:
+            with path.open(newline="") as f:
+                kept = [row for row in csv.DictReader(f) if int(row["meta_epoch"]) <= resume_from]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+            atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
         self._file = path.open("a" if append else "w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=fields, extrasaction="ignore")
         if not append:

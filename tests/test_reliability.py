@@ -1,0 +1,171 @@
+"""Long runs survive: divergence roll-back, SIGTERM checkpoints, SIGKILL + --resume, same seed same file."""
+
+import csv
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from taskdistill_rl.cli import main
+from taskdistill_rl.dataset import load_distilled
+from taskdistill_rl.distill import Distiller
+from taskdistill_rl.errors import DivergenceError
+
+
+def _tiny(**kwargs):
+    return Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=32, seed=0, quiet=True, **kwargs)
+
+
+def _inject_nans(d, calls: int | None):
+    """Make the loss non-finite for the next ``calls`` minibatches (None: for ever)."""
+    forward, left = d.loss.forward, [calls]
+
+    def poisoned(td):
+        out = forward(td)
+        if left[0] is None or left[0] > 0:
+            left[0] = None if left[0] is None else left[0] - 1
+            out["loss_objective"] = out["loss_objective"] * float("nan")
+        return out
+
+    d.loss.forward = poisoned
+
+
+def _state(d):
+    return [p.detach().clone() for p in (*d.dataset.parameters(), *d.critic.parameters())]
+
+
+def test_a_non_finite_step_rolls_back_and_halves_the_lrs(caplog):
+    d = _tiny()
+    d.train(epochs=2)
+    before = _state(d)
+    _inject_nans(d, calls=1)
+    with caplog.at_level(logging.WARNING, logger="taskdistill_rl.distill"):
+        metrics = d.meta_epoch_step()
+    assert metrics["train/diverged"] == 1 and "rolled back" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
+    assert d.dataset_optim.param_groups[0]["lr"] == pytest.approx(d.config.distiller_lr / 2)
+    assert d.critic_optim.param_groups[0]["lr"] == pytest.approx(d.config.critic_lr / 2)
+    metrics = d.meta_epoch_step()  # the next meta-epoch trains again, at the halved lr
+    assert metrics["train/diverged"] == 0 and d.consecutive_divergences == 0
+    assert not all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
+
+
+def test_a_non_finite_gradient_is_caught_too():
+    d = _tiny()
+    d.meta_epoch_step()
+    before = _state(d)
+    d.dataset.label.register_hook(lambda g: g * float("nan"))
+    assert d.meta_epoch_step()["train/diverged"] == 1
+    assert all(torch.isfinite(p).all() for p in _state(d))
+    assert all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
+
+
+def test_repeated_divergence_stops_with_the_last_good_file_intact(tmp_path):
+    d = _tiny(out_dir=tmp_path / "run", max_divergences=3)
+    d.train(epochs=2)
+    good = load_distilled(tmp_path / "run" / "distilled.pt")
+    _inject_nans(d, calls=None)
+    with pytest.raises(DivergenceError, match="3 consecutive meta-epochs"):
+        d.train(epochs=10)
+    after = load_distilled(tmp_path / "run" / "distilled.pt")
+    assert torch.equal(after.observation, good.observation) and torch.equal(after.label, good.label)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["meta_epoch"] == 4
+
+
+def _distill_cmd(out, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "taskdistill_rl.cli",
+        "distill",
+        "--k",
+        "2",
+        "--num-envs",
+        "8",
+        "--final-learners",
+        "2",
+        "--final-episodes",
+        "2",
+        "-q",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _rows(out) -> int:
+    path = out / "metrics.csv"
+    return len(list(csv.DictReader(path.open()))) if path.exists() else 0
+
+
+def _wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_distill_cmd(out, "--epochs", "100000"), stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _rows(out) >= 3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "stopped by SIGTERM" in err and "--resume" in err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["meta_epoch"] == _rows(out) >= 3  # nothing after the last finished meta-epoch is lost
+
+
+def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_distill_cmd(out, "--epochs", "100000", "--checkpoint-interval", "2"))
+    _wait_for(lambda: (out / "checkpoint.pt").exists() and _rows(out) >= 5)
+    proc.kill()
+    proc.wait(timeout=30)
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)["meta_epoch"]
+    assert saved >= 2 and _rows(out) - saved <= 2  # at most one checkpoint interval lost
+    target = saved + 3
+    done = subprocess.run(
+        _distill_cmd(out, "--epochs", str(target), "--resume"), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["meta_epochs"] == target
+    assert load_distilled(out / "distilled.pt").k == 2
+
+
+def test_same_seed_and_epochs_give_the_same_file(tmp_path):
+    for name in ("a", "b"):
+        assert (
+            main(
+                [
+                    "distill",
+                    "--k",
+                    "2",
+                    "--num-envs",
+                    "8",
+                    "--epochs",
+                    "3",
+                    "--seed",
+                    "4",
+                    "--final-learners",
+                    "2",
+                    "--final-episodes",
+                    "2",
+                    "-q",
+                    "--out",
+                    str(tmp_path / name),
+                ]
+            )
+            == 0
+        )
+    a, b = (load_distilled(tmp_path / n / "distilled.pt") for n in ("a", "b"))
+    assert torch.equal(a.observation, b.observation) and torch.equal(a.label, b.label)
+    assert torch.equal(a.log_inner_lr, b.log_inner_lr) and a.meta == b.meta
+    assert (tmp_path / "a" / "config.toml").read_text() == (tmp_path / "b" / "config.toml").read_text()
