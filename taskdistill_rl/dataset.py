@@ -181,6 +181,19 @@ class DistilledDataset(nn.Module):
             ds.log_inner_lr.copy_(_exact_log(td[INNER_LR]))
             if ds.log_std is not None:
                 ds.log_std.copy_(td[LOG_STD])
+        try:  # the learner the file names must be buildable, and fit its observations and labels
+            learners = ds.learners()
+        except (TypeError, ValueError) as err:
+            raise DistilledFileError(
+                f"{source}: meta['learner'] is not a valid learner distribution ({err})"
+            ) from err
+        sizes = (getattr(learners, "in_features", None), getattr(learners, "out_features", None))
+        if sizes != (math.prod(ds.obs_shape), ds.out_features):
+            raise DistilledFileError(
+                f"{source}: meta['learner'] takes {sizes[0]} inputs and gives {sizes[1]} outputs, but "
+                f"the file's observations have {math.prod(ds.obs_shape)} features and its labels "
+                f"{ds.out_features}"
+            )
         return ds
 
 

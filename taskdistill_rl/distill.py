@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.collectors import Collector
@@ -21,7 +22,7 @@ from torchrl.objectives.value import GAE
 
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
-from taskdistill_rl.envs import make_env
+from taskdistill_rl.envs import BatchedNDCartPole, make_env
 from taskdistill_rl.errors import DivergenceError, Interrupted
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.io import atomic_write, write_toml
@@ -206,6 +207,7 @@ class Distiller:
         self.last_eval: float | None = None
         self._running_return = torch.zeros(self.env.batch_size[0], dtype=torch.float64)
         self._collector: Collector | None = None
+        self._paused_rollout: dict | None = None  # where the next collector continues from
 
     # -- one meta-epoch ---------------------------------------------------------------------------
     def _collect(self):
@@ -219,6 +221,9 @@ class Distiller:
                 device=self.config.device,
                 auto_register_policy_transforms=False,
             )
+            if self._paused_rollout is not None:
+                self._restore_rollout(self._paused_rollout)
+                self._paused_rollout = None
             self._iterator = iter(self._collector)
         return next(self._iterator)
 
@@ -239,6 +244,30 @@ class Distiller:
         last[:-1] = rows[1:] != rows[:-1]
         self._running_return[rows[last]] -= at_end[last]
         return (at_end - before).tolist()
+
+    def _rollout_state(self) -> dict:
+        """Where the rollout stands: episode bookkeeping and, for the batched ND cart-pole, the
+        collector's carried TensorDict and the physics state, so a resumed run steps on exactly."""
+        if self._collector is None:
+            return self._paused_rollout or {"running_return": self._running_return.clone()}
+        state = {"running_return": self._running_return.clone()}
+        if isinstance(self.env, BatchedNDCartPole):
+            state.update(
+                carrier=self._collector._carrier.to_dict(),
+                physics=self.env.state.clone(),
+                step_count=self.env.step_count.clone(),
+                env_rng=self.env._generator.get_state(),
+            )
+        return state
+
+    def _restore_rollout(self, state: dict) -> None:
+        self._running_return = state["running_return"].clone()
+        if "carrier" in state and isinstance(self.env, BatchedNDCartPole):
+            carrier = TensorDict(state["carrier"], batch_size=self.env.batch_size, device=self.env.device)
+            self._collector._carrier = carrier
+            self.env.state.copy_(state["physics"])
+            self.env.step_count.copy_(state["step_count"])
+            self.env._generator.set_state(state["env_rng"])
 
     def meta_epoch_step(self) -> dict:
         """Sample θ^0, act with θ^1, then PPO epochs on the dataset through the inner step."""
@@ -440,6 +469,7 @@ class Distiller:
             if metrics_log is not None:
                 metrics_log.close()
             if self._collector is not None:
+                self._paused_rollout = self._rollout_state()
                 self._collector.shutdown()
                 self._collector = None
         self._save_outputs()
@@ -484,6 +514,7 @@ class Distiller:
             "critic_optim": self.critic_optim.state_dict(),
             "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
             "torch_rng": torch.get_rng_state(),
+            "rollout": self._rollout_state(),
             "last_eval": self.last_eval,
             "best": None
             if self.best is None
@@ -514,6 +545,7 @@ class Distiller:
         self.init_generator.set_state(state["generators"][0])
         self.shuffle_generator.set_state(state["generators"][1])
         torch.set_rng_state(state["torch_rng"])
+        self._paused_rollout = state.get("rollout")
         self.meta_epoch, self.frames, self.wall_seconds = (
             state["meta_epoch"],
             state["frames"],

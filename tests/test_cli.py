@@ -1,6 +1,7 @@
 """The taskdistill CLI: outputs, config files and one-line errors."""
 
 import json
+import os
 
 import pytest
 import tomllib
@@ -71,3 +72,54 @@ def test_unwritable_out_is_a_clear_error(tmp_path, capsys):
 
 def test_parse_env_kwargs():
     assert parse_env_kwargs(["n_dims=2", "mode=rgb", "x=1.5"]) == {"n_dims": 2, "mode": "rgb", "x": 1.5}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["distill", "--env", "CartPol-v1", "--epochs", "1"], "Did you mean: CartPole-v1"),
+        (["distill", "--k", "0", "--epochs", "1"], "--k"),
+        (["distill", "--env-kwargs", "n_dims=0", "--epochs", "1"], "n_dims must be >= 1"),
+        (["distill"], "give a stop criterion"),
+        (["evaluate", "missing.pt"], "does not exist"),
+        (["evaluate", "zoo:nothing"], "no zoo entry"),
+        (["show", "missing.pt"], "does not exist"),
+        (["kmin", "--k", "two", "--epochs", "1"], "comma-separated integers"),
+        (["report", "no-such-run"], "no summary.json"),
+    ],
+    ids=[
+        "unknown-env",
+        "k-0",
+        "n_dims-0",
+        "no-stop",
+        "missing-file",
+        "missing-zoo",
+        "show-missing",
+        "kmin-k",
+        "report",
+    ],
+)
+def test_bad_input_everywhere_is_one_line(capsys, args, message):
+    assert main([*args, "-q"] if args[0] in ("distill", "kmin") else args) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_hostile_file_on_the_command_line_is_refused_without_running(tmp_path, capsys):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    import torch
+
+    torch.save({"observation": Payload()}, tmp_path / "evil.pt")
+    assert main(["evaluate", str(tmp_path / "evil.pt")]) == 1
+    assert "refused to load" in capsys.readouterr().err
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_distill_into_a_file_path_damages_nothing(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    assert main(["distill", "--epochs", "1", "--out", str(blocker), "-q"]) == 1
+    assert "not a directory" in capsys.readouterr().err and blocker.read_text() == "keep me"

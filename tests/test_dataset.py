@@ -110,8 +110,44 @@ def test_truncated_and_corrupt_files(tmp_path):
         (lambda td: td.set("inner_lr", torch.tensor(-1.0)), "positive"),
         (lambda td: td.set("label", torch.zeros(3, 2)), "must be"),
         (lambda td: td.set("observation", torch.full((2, 4), float("nan"))), "non-finite"),
+        (
+            lambda td: td.set(
+                "meta", NonTensorData({**td["meta"], "learner": {"name": "os.system", "kwargs": {}}})
+            ),
+            "not a valid learner distribution",
+        ),
+        (
+            lambda td: td.set(
+                "meta",
+                NonTensorData(
+                    {**td["meta"], "learner": {"name": "lambda", "kwargs": {"in_features": 4, "evil": 1}}}
+                ),
+            ),
+            "not a valid learner distribution",
+        ),
+        (
+            lambda td: td.set(
+                "meta",
+                NonTensorData(
+                    {
+                        **td["meta"],
+                        "learner": {"name": "lambda", "kwargs": {"in_features": 9, "out_features": 2}},
+                    }
+                ),
+            ),
+            "takes 9 inputs",
+        ),
     ],
-    ids=["newer-version", "missing-key", "negative-lr", "shape", "nan"],
+    ids=[
+        "newer-version",
+        "missing-key",
+        "negative-lr",
+        "shape",
+        "nan",
+        "unknown-learner",
+        "bad-kwargs",
+        "sizes",
+    ],
 )
 def test_wrong_schema_is_one_clear_error(tmp_path, mutate, match):
     td = _ds().to_tensordict()

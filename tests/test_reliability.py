@@ -169,3 +169,35 @@ def test_same_seed_and_epochs_give_the_same_file(tmp_path):
     assert torch.equal(a.observation, b.observation) and torch.equal(a.label, b.label)
     assert torch.equal(a.log_inner_lr, b.log_inner_lr) and a.meta == b.meta
     assert (tmp_path / "a" / "config.toml").read_text() == (tmp_path / "b" / "config.toml").read_text()
+
+
+def test_killed_and_resumed_run_ends_with_the_same_tensors_as_an_uninterrupted_one(tmp_path):
+    """Optimisers, generators, torch's RNG, the physics state and the collector's carried
+    TensorDict are in the checkpoint, so resuming steps on exactly."""
+
+    def run(out, epochs, resume=False):
+        d = Distiller(
+            "NDCartPole-v0",
+            k=2,
+            num_envs=8,
+            steps_per_env=40,
+            seed=6,
+            quiet=True,
+            out_dir=out,
+            checkpoint_interval=3,
+            eval_interval=2,
+            eval_learners=2,
+            eval_episodes=1,
+        )
+        if resume:
+            d.load_checkpoint(out / "checkpoint.pt")
+        d.train(epochs=epochs)
+        return torch.load(out / "checkpoint.pt", weights_only=True)
+
+    whole = run(tmp_path / "whole", 6)
+    run(tmp_path / "split", 3)
+    split = run(tmp_path / "split", 6, resume=True)
+    for key in ("dataset", "critic"):
+        for name, tensor in whole[key].items():
+            assert torch.equal(tensor, split[key][name]), (key, name)
+    assert torch.equal(whole["rollout"]["physics"], split["rollout"]["physics"])
