@@ -102,6 +102,11 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
+def write_run_config(path: Path, options: dict[str, Any]) -> Path:
+    """The resolved options of a CLI run, with library versions and the git commit, as TOML."""
+    return write_toml(path, {**options, "versions": run_metadata()})
+
+
 def results_entry(returns, *, n_learners: int = 1, episodes: int | None = None) -> dict[str, float | int]:
     """The per-distribution block of ``eval.json`` (DESIGN.md): mean/std over all episodes."""
     import torch
@@ -213,7 +218,7 @@ def baseline(
             {"timesteps": timesteps, "target_return": target_return, "chunk": chunk, "hyperparams": hp}
         )
         if out_dir is not None:
-            write_toml(out_dir / "config.toml", resolved)
+            write_run_config(out_dir / "config.toml", resolved)
         with _chunk_progress(quiet, timesteps) as on_chunk:
             result = train_ppo(
                 env,
@@ -243,7 +248,7 @@ def baseline(
     }
     print_results(f"{env} {kwargs or ''} {algo} baseline ({wall:.0f} s)", evaluation["results"], quiet)
     if out_dir is not None:
-        write_toml(out_dir / "config.toml", resolved)
+        write_run_config(out_dir / "config.toml", resolved)
         write_json(out_dir / "eval.json", evaluation)
         write_json(
             out_dir / "summary.json",
@@ -532,6 +537,18 @@ def evaluate(
             )
             target = out if len(paths) == 1 else out / f"{stem}-eval.json"
             write_json(target, evaluation)
+            write_run_config(
+                target.with_suffix(".config.toml"),
+                {
+                    "command": "evaluate",
+                    "path": path,
+                    "learners": names,
+                    "n_learners": n_learners,
+                    "episodes": episodes,
+                    "deterministic": deterministic,
+                    "seed": seed,
+                },
+            )
     if not grid and not quiet:
         rule = "deterministic" if deterministic else "sampled"
         print(f"\nmean ± std over {n_learners} learners' means, {episodes} {rule} episodes each\n")
@@ -576,7 +593,7 @@ def kmin(
         time_budget = 60.0
     kwargs = parse_env_kwargs(env_kwargs)
     prepare_out_dir(out)
-    write_toml(
+    write_run_config(
         out / "config.toml",
         {
             "command": "kmin",
@@ -721,6 +738,7 @@ def report(
     from taskdistill_rl.report import write_report
 
     png = write_report(runs, out)
+    write_run_config(out.with_suffix(".config.toml"), {"command": "report", "runs": [str(r) for r in runs]})
     print(out.read_text())
     print(f"wrote {out} and {png}")
 

@@ -192,6 +192,18 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
             f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
             f"{obs_spec} of {env_id} {env_kwargs}"
         )
+    space = env.action_spec.space
+    actions = (
+        ("continuous", int(env.action_spec.shape[-1]))
+        if not hasattr(space, "n")
+        else ("discrete", int(space.n))
+    )
+    taught = ("continuous" if ds.continuous else "discrete", ds.out_features)
+    if actions != taught:
+        raise ValueError(
+            f"dataset teaches {taught[0]} actions of size {taught[1]} but {env_id} {env_kwargs} has "
+            f"{actions[0]} actions of size {actions[1]}"
+        )
     log_std = None if ds.log_std is None else ds.log_std.detach()
     from taskdistill_rl.objectives.ppmo import action_distribution
 

@@ -118,3 +118,5 @@ def test_bad_requests_are_refused():
         evaluate_dataset(ds, n_learners=0, episodes=1)
     with pytest.raises(ValueError, match="do not match"):
         evaluate_dataset(ds, env_kwargs={"n_dims": 2}, n_learners=1, episodes=1)
+    with pytest.raises(ValueError, match="teaches discrete actions of size 2 but InvertedPendulum-v5"):
+        evaluate_dataset(ds, env_id="InvertedPendulum-v5", env_kwargs={}, n_learners=1, episodes=1)

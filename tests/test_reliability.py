@@ -201,3 +201,13 @@ def test_killed_and_resumed_run_ends_with_the_same_tensors_as_an_uninterrupted_o
         for name, tensor in whole[key].items():
             assert torch.equal(tensor, split[key][name]), (key, name)
     assert torch.equal(whole["rollout"]["physics"], split["rollout"]["physics"])
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_and_is_left_alone(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert main(["distill", "--k", "2", "--epochs", "2", "--resume", "-q", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "unreadable checkpoint" in err and "Traceback" not in err
+    assert (out / "checkpoint.pt").read_bytes() == b"not a checkpoint"
