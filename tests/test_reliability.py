@@ -112,13 +112,14 @@ def _wait_for(predicate, timeout=60):
     raise TimeoutError
 
 
-def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(tmp_path, sig):
     out = tmp_path / "run"
     proc = subprocess.Popen(_distill_cmd(out, "--epochs", "100000"), stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: _rows(out) >= 3)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "stopped by SIGTERM" in err and "--resume" in err
+    assert proc.returncode == 1 and f"stopped by {sig.name}" in err and "--resume" in err
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["meta_epoch"] == _rows(out) >= 3  # nothing after the last finished meta-epoch is lost
 
