@@ -81,6 +81,8 @@ class DistillConfig:
     """Inner SGD steps (1 is the product's promise)."""
     encoder_layers: int = 0
     """Encoder rollback layers (Atari issue); 0 = full distillation."""
+    normalize_obs: bool | None = None
+    """Normalise observations with running statistics frozen into the file (default: MuJoCo only)."""
     eval_interval: int = 10
     """Meta-epochs between periodic evaluations."""
     eval_learners: int = 20

@@ -22,8 +22,10 @@ from taskdistill_rl.errors import TaskDistillError
 from taskdistill_rl.inner import inner_step
 from taskdistill_rl.io import atomic_write
 from taskdistill_rl.learners import make_learners
+from taskdistill_rl.obs_norm import INITIAL_COUNT, normalize
 
 OBSERVATION, LABEL, INNER_LR, LOG_STD, META = "observation", "label", "inner_lr", "log_std", "meta"
+OBS_NORM = "obs_norm"
 FORMAT_VERSION = 1
 INITIAL_INNER_LR = 2e-2  # paper appendix A
 
@@ -55,6 +57,7 @@ class DistilledDataset(nn.Module):
         obs_shape: tuple[int, ...],
         out_features: int,
         continuous: bool = False,
+        normalize_obs: bool = False,
         learner: dict | None = None,
         meta: dict | None = None,
         generator: torch.Generator | None = None,
@@ -72,6 +75,12 @@ class DistilledDataset(nn.Module):
         self.label = nn.Parameter(torch.randn(k, out_features, generator=generator) * 0.1)
         self.log_inner_lr = nn.Parameter(torch.tensor(math.log(INITIAL_INNER_LR)))
         self.log_std = nn.Parameter(torch.zeros(out_features)) if continuous else None
+        # Running observation statistics (buffers: never trained); X lives in the normalised space.
+        self.normalize_obs = normalize_obs
+        if normalize_obs:
+            self.register_buffer("obs_mean", torch.zeros(self.obs_shape))
+            self.register_buffer("obs_var", torch.ones(self.obs_shape))
+            self.register_buffer("obs_count", torch.tensor(INITIAL_COUNT, dtype=torch.float64))
         self.learner_spec = learner or {
             "name": "lambda",
             "kwargs": {"in_features": int(math.prod(self.obs_shape)), "out_features": out_features},
@@ -81,6 +90,17 @@ class DistilledDataset(nn.Module):
     @property
     def inner_lr(self) -> torch.Tensor:
         return self.log_inner_lr.exp()
+
+    @property
+    def obs_norm(self) -> dict[str, torch.Tensor] | None:
+        """``{"mean", "var"}`` the file's observations are normalised with, or None."""
+        if not self.normalize_obs:
+            return None
+        return {"mean": self.obs_mean.detach(), "var": self.obs_var.detach()}
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """Environment observations as the learners see them (identity without ``obs_norm``)."""
+        return obs if not self.normalize_obs else normalize(obs, self.obs_mean, self.obs_var)
 
     # -- learners ---------------------------------------------------------------------------------
     def learners(self):
@@ -101,7 +121,10 @@ class DistilledDataset(nn.Module):
 
     @torch.no_grad()
     def fit(self, module: nn.Module, *, steps: int = 1) -> nn.Module:
-        """Train ``module`` in place with ONE SGD step (MSE to the labels at ``inner_lr``)."""
+        """Train ``module`` in place with ONE SGD step (MSE to the labels at ``inner_lr``).
+
+        With ``obs_norm``, the module learns on normalised observations: feed it
+        ``ds.normalize(obs)`` (``make_policy`` does this for you)."""
         self._check_module(module)
         new = self.fitted_params(module, steps=steps)
         for name, p in module.named_parameters():
@@ -111,7 +134,9 @@ class DistilledDataset(nn.Module):
     def make_policy(self, seed: int | None = None) -> Policy:
         """A fresh learner from Λ, fitted in one step, with ``predict(obs, deterministic=False)``."""
         return Policy(
-            self.fit(self.make_learner(seed)), log_std=None if self.log_std is None else self.log_std.detach()
+            self.fit(self.make_learner(seed)),
+            log_std=None if self.log_std is None else self.log_std.detach(),
+            obs_norm=self.obs_norm,
         )
 
     def fit_sb3(self, model_or_policy, *, steps: int = 1):
@@ -154,6 +179,10 @@ class DistilledDataset(nn.Module):
         )
         if self.log_std is not None:
             td[LOG_STD] = self.log_std.detach().float().clone()
+        if self.normalize_obs:
+            td[OBS_NORM] = TensorDict(
+                {"mean": self.obs_mean.float().clone(), "var": self.obs_var.float().clone()}, batch_size=[]
+            )
         meta = {**self.meta, "format_version": FORMAT_VERSION, "k": self.k, "learner": self.learner_spec}
         td[META] = NonTensorData(meta)
         return td
@@ -172,6 +201,7 @@ class DistilledDataset(nn.Module):
             obs_shape=tuple(obs.shape[1:]),
             out_features=label.shape[1],
             continuous=LOG_STD in td.keys(),
+            normalize_obs=OBS_NORM in td.keys(),
             learner=meta["learner"],
             meta={k: v for k, v in meta.items() if k not in ("format_version", "k", "learner")},
         )
@@ -181,6 +211,9 @@ class DistilledDataset(nn.Module):
             ds.log_inner_lr.copy_(_exact_log(td[INNER_LR]))
             if ds.log_std is not None:
                 ds.log_std.copy_(td[LOG_STD])
+            if ds.normalize_obs:
+                ds.obs_mean.copy_(td[OBS_NORM, "mean"])
+                ds.obs_var.copy_(td[OBS_NORM, "var"])
         try:  # the learner the file names must be buildable, and fit its observations and labels
             learners = ds.learners()
         except (TypeError, ValueError) as err:
@@ -213,12 +246,18 @@ def _exact_log(value: torch.Tensor) -> torch.Tensor:
 class Policy:
     """A fitted learner that acts: ``predict(obs, deterministic=False) -> actions`` (SB3-like)."""
 
-    def __init__(self, module: nn.Module, *, log_std: torch.Tensor | None = None):
-        self.module, self.log_std = module, log_std
+    def __init__(
+        self, module: nn.Module, *, log_std: torch.Tensor | None = None, obs_norm: dict | None = None
+    ):
+        self.module, self.log_std, self.obs_norm = module, log_std, obs_norm
 
     @torch.no_grad()
     def predict(self, obs: Any, deterministic: bool = False) -> torch.Tensor:
-        out = self.module(torch.as_tensor(obs, dtype=torch.float32))
+        """Actions for raw environment observations (the file's normalisation is applied here)."""
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        if self.obs_norm is not None:
+            obs = normalize(obs, self.obs_norm["mean"], self.obs_norm["var"])
+        out = self.module(obs)
         if self.log_std is None:
             return out.argmax(-1) if deterministic else torch.distributions.Categorical(logits=out).sample()
         return out if deterministic else torch.normal(out, self.log_std.exp().expand_as(out))
@@ -289,6 +328,14 @@ def _validate(td: Any, source: str) -> dict:
         raise bad(f"inner_lr must be a positive scalar, got shape {tuple(lr.shape)}")
     if LOG_STD in td.keys() and td[LOG_STD].shape != (label.shape[1],):
         raise bad(f"log_std must have shape [{label.shape[1]}]")
+    if OBS_NORM in td.keys():
+        norm = td[OBS_NORM]
+        for key in ("mean", "var"):
+            t = norm.get(key, None) if isinstance(norm, TensorDict) else None
+            if not isinstance(t, torch.Tensor) or t.shape != obs.shape[1:] or not torch.isfinite(t).all():
+                raise bad(f"obs_norm.{key} must be a finite tensor of shape {tuple(obs.shape[1:])}")
+        if (norm["var"] < 0).any():
+            raise bad("obs_norm.var must be >= 0")
     learner = meta.get("learner")
     if (
         not isinstance(learner, dict)

@@ -23,11 +23,13 @@ from torchrl.objectives.value import GAE
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import BatchedNDCartPole, make_env
+from taskdistill_rl.envs.factory import env_family
 from taskdistill_rl.errors import DivergenceError, Interrupted
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.io import atomic_write, write_toml
 from taskdistill_rl.metrics_log import MetricsLog
 from taskdistill_rl.objectives.ppmo import PPMOLoss, action_distribution, diagonal_normal
+from taskdistill_rl.obs_norm import NormalizedInput, update_running
 
 log = logging.getLogger(__name__)
 METRIC_FIELDS = [
@@ -128,7 +130,11 @@ class Distiller:
         spec = self.env.action_spec
         self.continuous = not hasattr(spec.space, "n")
         n_out = int(spec.shape[-1]) if self.continuous else int(spec.space.n)
-        self.config = config = config.with_k(n_out, self.continuous)
+        config = config.with_k(n_out, self.continuous)
+        if config.normalize_obs is None:  # PPO's MuJoCo practice; frozen into the file
+            mujoco = isinstance(env, str) and env_family(config.env) == "mujoco"
+            config = replace(config, normalize_obs=mujoco)
+        self.config = config
         obs_shape = tuple(self.env.observation_spec["observation"].shape[1:])
         generator = torch.Generator().manual_seed(config.seed)
         self.dataset = DistilledDataset(
@@ -136,6 +142,7 @@ class Distiller:
             obs_shape=obs_shape,
             out_features=n_out,
             continuous=self.continuous,
+            normalize_obs=config.normalize_obs,
             meta={
                 "env_id": config.env,
                 "env_kwargs": dict(config.env_kwargs),
@@ -152,7 +159,9 @@ class Distiller:
         # π^0 for collection: the learner architecture holding θ^1 (detached) each meta-epoch.
         self.policy_net = self.learners.build().to(config.device)
         out_key = "loc" if self.continuous else "logits"
-        module = TensorDictModule(self.policy_net, in_keys=["observation"], out_keys=[out_key])
+        module = TensorDictModule(
+            NormalizedInput(self.policy_net, self.dataset), in_keys=["observation"], out_keys=[out_key]
+        )
         if self.continuous:
             from tensordict.nn import TensorDictSequential
 
@@ -177,17 +186,17 @@ class Distiller:
             )
         hidden = 64
         flat = math.prod(obs_shape)
-        self.critic = ValueOperator(
-            nn.Sequential(
-                nn.Flatten(-len(obs_shape)) if len(obs_shape) > 1 else nn.Identity(),
-                nn.Linear(flat, hidden),
-                nn.Tanh(),
-                nn.Linear(hidden, hidden),
-                nn.Tanh(),
-                nn.Linear(hidden, 1),
-            ),
-            in_keys=["observation"],
-        ).to(config.device)
+        critic_net = nn.Sequential(
+            nn.Flatten(-len(obs_shape)) if len(obs_shape) > 1 else nn.Identity(),
+            nn.Linear(flat, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )
+        if config.normalize_obs:
+            critic_net = NormalizedInput(critic_net, self.dataset)
+        self.critic = ValueOperator(critic_net, in_keys=["observation"]).to(config.device)
         self.loss = PPMOLoss(
             self.policy_net,
             self.dataset,
@@ -316,6 +325,10 @@ class Distiller:
                     sums[key] += float(out[key].detach())
             if diverged:
                 break
+        if self.dataset.normalize_obs and not diverged:  # next meta-epoch's statistics
+            update_running(
+                self.dataset.obs_mean, self.dataset.obs_var, self.dataset.obs_count, td.get("observation")
+            )
         self.consecutive_divergences = self.consecutive_divergences + 1 if diverged else 0
         if self.consecutive_divergences >= cfg.max_divergences:
             lrs = [optim.param_groups[0]["lr"] for optim in (self.dataset_optim, self.critic_optim)]

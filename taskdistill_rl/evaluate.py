@@ -208,6 +208,7 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
     from taskdistill_rl.objectives.ppmo import action_distribution
 
     def act(obs: torch.Tensor) -> torch.Tensor:
+        obs = ds.normalize(obs)
         raw = population(obs.reshape(n, episodes, *obs.shape[1:])).reshape(n * episodes, -1)
         if deterministic:
             return raw.argmax(-1) if log_std is None else raw

@@ -8,6 +8,7 @@ inner step :meth:`DistilledDataset.fit` applies to a learner.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -57,7 +58,9 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     """Train an SB3 ``PPO``/``A2C`` model (or its ``ActorCriticPolicy``) in place in one step.
 
     Only the actor's path moves; the value head is untouched. For Box actions the policy's
-    ``log_std`` becomes the file's. Returns the model or policy it was given.
+    ``log_std`` becomes the file's. When the file carries ``obs_norm``, a model's env is wrapped in
+    a frozen ``VecNormalize`` holding those statistics (a bare policy gets a warning saying what
+    to wrap). Returns the model or policy it was given.
     """
     try:
         from stable_baselines3.common.policies import ActorCriticPolicy
@@ -84,7 +87,39 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     if ds.continuous:
         with torch.no_grad():
             policy.log_std.copy_(ds.log_std.detach().to(policy.device))
+    if ds.obs_norm is not None:
+        _freeze_normalisation(ds, model_or_policy)
     return model_or_policy
+
+
+def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
+    """The file's observations are normalised: give the model's env a frozen ``VecNormalize`` with
+    the file's statistics, or say what to wrap when there is no env to wrap."""
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from taskdistill_rl.obs_norm import CLIP, EPSILON
+
+    env = model_or_policy.get_env() if hasattr(model_or_policy, "get_env") else None
+    if env is None:
+        warnings.warn(
+            "this distilled file's observations are normalised: wrap the env the policy acts in with "
+            "VecNormalize(env, training=False, norm_reward=False) and set its obs_rms.mean / obs_rms.var "
+            "to ds.obs_norm['mean'] / ds.obs_norm['var']",
+            stacklevel=3,
+        )
+        return
+    frozen = VecNormalize(
+        env.venv if isinstance(env, VecNormalize) else env,
+        training=False,
+        norm_obs=True,
+        norm_reward=False,
+        clip_obs=CLIP,
+        epsilon=EPSILON,
+    )
+    frozen.obs_rms.mean = ds.obs_norm["mean"].double().numpy().astype(np.float64)
+    frozen.obs_rms.var = ds.obs_norm["var"].double().numpy().astype(np.float64)
+    model_or_policy.set_env(frozen)
 
 
 def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: nn.Module | None = None):
@@ -98,8 +133,11 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
     from torchrl.modules import ProbabilisticActor
 
     from taskdistill_rl.objectives.ppmo import diagonal_normal
+    from taskdistill_rl.obs_norm import NormalizedInput
 
     net = ds.fit(module if module is not None else ds.make_learner(seed))
+    if ds.obs_norm is not None:
+        net = NormalizedInput(net, ds)
     if not ds.continuous:
         return ProbabilisticActor(
             TensorDictModule(net, in_keys=["observation"], out_keys=["logits"]),

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import torch
-from torchrl.envs import DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
+from torchrl.envs import ClipTransform, DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
 
 from taskdistill_rl.envs.batched import BatchedNDCartPole
 from taskdistill_rl.errors import UnknownEnvError
 
+log = logging.getLogger(__name__)
 NDCARTPOLE_ID = "NDCartPole-v0"
 
 
@@ -75,11 +77,26 @@ def _float_observations(env: EnvBase) -> EnvBase:
     return TransformedEnv(env, DoubleToFloat(in_keys=keys)) if keys else env
 
 
-# Per-family TorchRL preprocessing applied after vectorisation. The Atari and MuJoCo issues
-# replace their entries with the standard pipelines (frame stacking, normalisation, ...).
+def _continuous_control(env: EnvBase) -> EnvBase:
+    """Float32 observations, and actions clipped to the space only on their way into the env:
+    the sampled (unclipped) action stays in the rollout for the Gaussian log-probability.
+    Observation normalisation is the distiller's (frozen into the file), not the env's."""
+    env = _float_observations(env)
+    space = env.action_spec.space
+    if not hasattr(space, "low"):
+        return env
+    low, high = space.low.unique(), space.high.unique()
+    if len(low) != 1 or len(high) != 1:  # ClipTransform takes scalars; every MuJoCo v5 box is uniform
+        log.warning("per-dimension action bounds: actions reach the env unclipped (MuJoCo clamps controls)")
+        return env
+    return TransformedEnv(env, ClipTransform(in_keys_inv=["action"], low=float(low), high=float(high)))
+
+
+# Per-family TorchRL preprocessing applied after vectorisation. The Atari issue replaces its
+# entry with the standard pipeline (frame stacking, ...).
 PREPROCESSING: dict[str, Callable[[EnvBase], EnvBase]] = {
     "classic": _float_observations,
-    "mujoco": _float_observations,
+    "mujoco": _continuous_control,
     "atari": lambda env: env,
 }
 

@@ -123,7 +123,8 @@ class PPMOLoss(LossModule):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
         keys = self.tensor_keys
-        raw = functional_call(self.learner, self.current_params(), (tensordict.get(keys.observation),))
+        obs = self.dataset.normalize(tensordict.get(keys.observation))
+        raw = functional_call(self.learner, self.current_params(), (obs,))
         dist = action_distribution(raw, self.dataset.log_std)
         log_prob = dist.log_prob(tensordict.get(keys.action))
         log_weight = log_prob - tensordict.get(keys.sample_log_prob).detach()
