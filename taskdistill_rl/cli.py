@@ -356,6 +356,13 @@ def distill(
     inner_steps: Annotated[int, typer.Option(min=1, help="Inner SGD steps (1 is the promise).")] = 1,
     final_learners: Annotated[int, typer.Option(min=1, help="Learners in the final evaluation.")] = 100,
     final_episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner, final evaluation.")] = 100,
+    normalize_obs: Annotated[
+        bool | None,
+        typer.Option(
+            "--normalize-obs/--no-normalize-obs",
+            help="Normalise observations, statistics frozen into the file (default: on for MuJoCo).",
+        ),
+    ] = None,
     checkpoint_interval: Annotated[int, typer.Option(min=1, help="Meta-epochs between checkpoints.")] = 25,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
     quiet: QuietOpt = False,
@@ -387,6 +394,7 @@ def distill(
         final_learners=final_learners,
         final_episodes=final_episodes,
         checkpoint_interval=checkpoint_interval,
+        normalize_obs=normalize_obs,
     )
     distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)
     if resume:
