@@ -1,4 +1,4 @@
-"""Baselines the paper compares against: a uniform-random agent (and, later, direct-RL PPO)."""
+"""Baselines the paper compares against: a uniform-random agent and direct-RL PPO (stable-baselines3)."""
 
 from taskdistill_rl.baselines.random_agent import random_agent_returns
 
