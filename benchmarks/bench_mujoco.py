@@ -59,7 +59,7 @@ def main() -> None:
 
     print(f"\n## PPMO on MuJoCo, {args.minutes:g} min per env, one thread each, seed {args.seed}")
     marks = [args.minutes * f for f in (1 / 6, 1 / 3, 2 / 3, 1)]
-    header = " | ".join(f"eval @ {m:g} min" for m in marks)
+    header = " | ".join(f"eval @ {m:.1f} min" for m in marks)
     print(f"| env | random (100 ep.) | {header} | final 20 x 10 | margin over random |")
     print("|---|---|" + "---|" * len(marks) + "---|---|")
     for env, (_, out) in procs.items():
