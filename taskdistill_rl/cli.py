@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import os
 import pickle
 import sys
@@ -22,7 +20,7 @@ from rich.table import Table
 
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import TaskDistillError
-from taskdistill_rl.io import atomic_write, write_json, write_toml
+from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
 
 app = typer.Typer(
     name="taskdistill",
@@ -234,7 +232,9 @@ def baseline(
         returns = evaluate_ppo(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
         extra = {"reached_target": result.reached_target, "curve": "curve.csv"}
         if out_dir is not None:
-            _write_curve(out_dir / "curve.csv", result.curve)
+            write_csv(
+                out_dir / "curve.csv", ["timesteps", "wall_seconds", "eval_mean", "eval_std"], result.curve
+            )
             atomic_write(out_dir / "model.zip", lambda f: result.model.save(f))
             if result.vec_normalize is not None:  # SB3's own format: VecNormalize.load reads it
                 atomic_write(out_dir / "vecnormalize.pkl", lambda f: pickle.dump(result.vec_normalize, f))
@@ -264,14 +264,6 @@ def baseline(
                 "versions": run_metadata(),
             },
         )
-
-
-def _write_curve(path: Path, curve: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["timesteps", "wall_seconds", "eval_mean", "eval_std"])
-    writer.writeheader()
-    writer.writerows(curve)
-    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
 class _chunk_progress:

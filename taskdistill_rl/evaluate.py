@@ -60,6 +60,14 @@ class Population:
         raise IndexError(i)
 
 
+def _group_indices(keys: list) -> list[list[int]]:
+    """Indices of equal keys, grouped in order of first appearance (one group per architecture)."""
+    groups: dict = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
 def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
     """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
     X, Y, lr = ds.observation.detach(), ds.label.detach(), ds.inner_lr.detach()
@@ -76,11 +84,8 @@ def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: in
     (equal to fitting them one by one, to float32 rounding)."""
     if not learners:
         raise ValueError("fit_population needs at least one learner")
-    by_arch: dict[tuple, list[int]] = {}
-    for i, module in enumerate(learners):
-        by_arch.setdefault(_architecture(module), []).append(i)
     groups = []
-    for members in by_arch.values():
+    for members in _group_indices([_architecture(module) for module in learners]):
         params, _ = stack_module_state([learners[i] for i in members])
         params = {name: p.detach() for name, p in params.items()}
         skeleton = copy.deepcopy(learners[members[0]]).to("meta")
@@ -102,11 +107,8 @@ def sample_population(
         archs = [distribution.architecture(generator) for _ in range(n)]
     else:
         archs = [distribution] * n
-    by_arch: dict[tuple, list[int]] = {}
-    for i, arch in enumerate(archs):
-        by_arch.setdefault(arch.hidden, []).append(i)
     groups = []
-    for members in by_arch.values():
+    for members in _group_indices([arch.hidden for arch in archs]):
         arch = archs[members[0]]
         with torch.device("meta"):
             skeleton = arch.build()

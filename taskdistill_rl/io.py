@@ -5,6 +5,8 @@ A crash or kill mid-write leaves the previous file intact, never a truncated one
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -34,6 +36,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+
+
+def write_csv(path: str | os.PathLike, fields: list[str], rows: list[dict]) -> Path:
+    """A header and ``rows`` (keys outside ``fields`` ignored), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
 def write_toml(path: str | os.PathLike, data: dict) -> Path:

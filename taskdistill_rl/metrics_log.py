@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 
-from taskdistill_rl.io import atomic_write
+from taskdistill_rl.io import write_csv
 
 
 class MetricsLog:
@@ -26,11 +25,7 @@ class MetricsLog:
         if append:
             with path.open(newline="") as f:
                 kept = [row for row in csv.DictReader(f) if int(row["meta_epoch"]) <= resume_from]
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(kept)
-            atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+            write_csv(path, fields, kept)
         self._file = path.open("a" if append else "w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=fields, extrasaction="ignore")
         if not append:

@@ -77,25 +77,13 @@ def test_repeated_divergence_stops_with_the_last_good_file_intact(tmp_path):
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["meta_epoch"] == 4
 
 
+def _distill_args(out, *extra):
+    return ["distill", "--k", "2", "--num-envs", "8", "--final-learners", "2", "--final-episodes", "2", "-q",
+            "--out", str(out), *extra]  # fmt: skip
+
+
 def _distill_cmd(out, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "taskdistill_rl.cli",
-        "distill",
-        "--k",
-        "2",
-        "--num-envs",
-        "8",
-        "--final-learners",
-        "2",
-        "--final-episodes",
-        "2",
-        "-q",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return [sys.executable, "-m", "taskdistill_rl.cli", *_distill_args(out, *extra)]
 
 
 def _rows(out) -> int:
@@ -143,29 +131,7 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
 
 def test_same_seed_and_epochs_give_the_same_file(tmp_path):
     for name in ("a", "b"):
-        assert (
-            main(
-                [
-                    "distill",
-                    "--k",
-                    "2",
-                    "--num-envs",
-                    "8",
-                    "--epochs",
-                    "3",
-                    "--seed",
-                    "4",
-                    "--final-learners",
-                    "2",
-                    "--final-episodes",
-                    "2",
-                    "-q",
-                    "--out",
-                    str(tmp_path / name),
-                ]
-            )
-            == 0
-        )
+        assert main(_distill_args(tmp_path / name, "--epochs", "3", "--seed", "4")) == 0
     a, b = (load_distilled(tmp_path / n / "distilled.pt") for n in ("a", "b"))
     assert torch.equal(a.observation, b.observation) and torch.equal(a.label, b.label)
     assert torch.equal(a.log_inner_lr, b.log_inner_lr) and a.meta == b.meta
