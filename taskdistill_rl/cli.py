@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from taskdistill_rl import __version__
-from taskdistill_rl.errors import TaskDistillError
+from taskdistill_rl.errors import InvalidInputError, TaskDistillError
 from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
+from taskdistill_rl.results import results_entry, run_metadata
 
 app = typer.Typer(
     name="taskdistill",
@@ -90,35 +91,19 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
 def prepare_out_dir(out: Path) -> Path:
     """Create ``out`` (and parents) or fail with one clear message if it cannot be written."""
     if out.exists() and not out.is_dir():
-        raise TaskDistillError(f"--out {str(out)!r} exists and is not a directory")
+        raise InvalidInputError(f"--out {str(out)!r} exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise TaskDistillError(f"cannot create --out directory {str(out)!r}: {err.strerror}") from err
+        raise InvalidInputError(f"cannot create --out directory {str(out)!r}: {err.strerror}") from err
     if not os.access(out, os.W_OK):
-        raise TaskDistillError(f"--out directory {str(out)!r} is not writable")
+        raise InvalidInputError(f"--out directory {str(out)!r} is not writable")
     return out
 
 
 def write_run_config(path: Path, options: dict[str, Any]) -> Path:
     """The resolved options of a CLI run, with library versions and the git commit, as TOML."""
     return write_toml(path, {**options, "versions": run_metadata()})
-
-
-def results_entry(returns, *, n_learners: int = 1, episodes: int | None = None) -> dict[str, float | int]:
-    """The per-distribution block of ``eval.json`` (DESIGN.md): mean/std over all episodes."""
-    import torch
-
-    returns = torch.as_tensor(returns, dtype=torch.float64).reshape(n_learners, -1)
-    flat = returns.reshape(-1)
-    per_learner = returns.mean(1)
-    return {
-        "mean": float(flat.mean()),
-        "std": float(flat.std(unbiased=False)),
-        "learner_std": float(per_learner.std(unbiased=False)),
-        "n_learners": n_learners,
-        "episodes": int(returns.shape[1] if episodes is None else episodes),
-    }
 
 
 def print_results(title: str, results: dict[str, dict], quiet: bool) -> None:
@@ -295,38 +280,6 @@ class _chunk_progress:
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
 
 
-def run_metadata() -> dict:
-    """Volatile facts for summary.json (never in the .pt): library versions and git commit."""
-    import subprocess
-
-    import gymnasium
-    import tensordict
-    import torch
-    import torchrl
-
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                cwd=Path(__file__).parent,
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "taskdistill_rl": __version__,
-        "torch": torch.__version__,
-        "torchrl": torchrl.__version__,
-        "tensordict": tensordict.__version__,
-        "gymnasium": gymnasium.__version__,
-        "git_commit": commit,
-    }
-
-
 @app.command()
 def distill(
     env: EnvOpt = "NDCartPole-v0",
@@ -363,7 +316,6 @@ def distill(
     """Distil ENV into OUT/distilled.pt with PPMO (+ checkpoint, metrics.csv, config.toml, summary.json)."""
     from taskdistill_rl.config import DistillConfig
     from taskdistill_rl.distill import Distiller
-    from taskdistill_rl.evaluate import fit_population
 
     if epochs is None and time_budget is None and target_return is None:
         raise TaskDistillError("give a stop criterion: --epochs, --time-budget or --target-return")
@@ -390,45 +342,13 @@ def distill(
     )
     distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)
     if resume:
-        distiller.load_checkpoint(out / "checkpoint.pt")
-    ds = distiller.train()
+        distiller.load_checkpoint()
+    distiller.train()  # writes distilled.pt, eval.json, summary.json, config.toml beside the metrics
     cfg = distiller.config
-    returns = distiller.evaluate(n_learners=final_learners, episodes=final_episodes, seed=seed + 10_000)
-    evaluation = {
-        "env_id": env,
-        "env_kwargs": cfg.env_kwargs,
-        "k": cfg.k,
-        "seed": seed + 10_000,
-        "action_rule": "sample",
-        "results": {"lambda": results_entry(returns, n_learners=final_learners)},
-    }
-    population = [ds.make_learner(seed=i) for i in range(1000)]
-    start = time.perf_counter()
-    fit_population(ds, population)
-    fit_seconds = (time.perf_counter() - start) / len(population)
-    write_json(out / "eval.json", evaluation)
-    write_json(
-        out / "summary.json",
-        {
-            "kind": "distill",
-            "env": env,
-            "env_kwargs": cfg.env_kwargs,
-            "k": cfg.k,
-            "preset": cfg.preset,
-            "wall_seconds": distiller.wall_seconds,
-            "env_frames": distiller.frames,
-            "meta_epochs": distiller.meta_epoch,
-            "best_meta_epoch": None if distiller.best is None else distiller.best[1],
-            "final_inner_lr": float(ds.inner_lr.detach()),
-            "evaluation": evaluation,
-            "fit_seconds_per_learner": fit_seconds,
-            "versions": run_metadata(),
-        },
-    )
     print_results(
         f"{env} {cfg.env_kwargs or ''} k={cfg.k}: {distiller.meta_epoch} meta-epochs, "
         f"{distiller.wall_seconds:.0f} s",
-        evaluation["results"],
+        distiller.evaluation["results"],
         quiet,
     )
 
@@ -455,7 +375,7 @@ def _learner_names(learners: str, grid: bool) -> list[str]:
         list(LEARNERS) if learners.strip() == "all" else [n.strip() for n in learners.split(",") if n.strip()]
     )
     if not names:
-        raise TaskDistillError("--learners is empty")
+        raise InvalidInputError("--learners is empty")
     for name in names:
         make_learners(name, in_features=1, out_features=1)  # unknown names: one clear error, before any work
     return names
@@ -745,7 +665,12 @@ def report(
 
 # -- entry point ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry: library errors become one line on stderr and exit code 1."""
+    """Console-script entry: library errors become one line on stderr and exit code 1.
+
+    Only errors about the user's input are caught: `TaskDistillError` (every library error,
+    `InvalidInputError` included), usage errors, and user paths that are missing or unusable.
+    Anything else is a bug and propagates with its traceback (issue 12).
+    """
     try:
         app(args=argv, prog_name="taskdistill", standalone_mode=False)
     except typer.Exit as exc:
@@ -756,18 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors (typer vendors click's ClickException)
         exc.show()
         return getattr(exc, "exit_code", 2)
-    except (TaskDistillError, ValueError, TypeError, KeyError, FileNotFoundError, OSError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"taskdistill: error: {message}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug: still one line, the traceback on request
-        if os.environ.get("TASKDISTILL_DEBUG"):
-            raise
-        print(
-            f"taskdistill: internal error: {type(exc).__name__}: {exc} (set TASKDISTILL_DEBUG=1 for the "
-            "traceback, and please report it)",
-            file=sys.stderr,
-        )
+    except (
+        TaskDistillError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+    ) as exc:
+        print(f"taskdistill: error: {exc}", file=sys.stderr)
         return 1
     return 0
 

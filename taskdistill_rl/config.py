@@ -7,6 +7,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from taskdistill_rl.errors import InvalidInputError
+
 # Appendix A of the paper, and the fastest schedule we measured that reaches the same returns
 # (README / docs: 1D k=2 and 2D k=3 numbers). Frame-based: "10 episodes per meta-epoch" is read
 # as 10 parallel envs x 200 steps (the paper's rollout length).
@@ -100,12 +102,12 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+            raise InvalidInputError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
-            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+            raise InvalidInputError(f"k must be an int >= 1, got {self.k!r}")
         for name in (
             "num_envs",
             "steps_per_env",
@@ -119,13 +121,13 @@ class DistillConfig:
             "max_divergences",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise InvalidInputError(f"epochs must be >= 1, got {self.epochs}")
         if self.time_budget is not None and self.time_budget <= 0:
-            raise ValueError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+            raise InvalidInputError(f"time_budget must be > 0 seconds, got {self.time_budget}")
         if self.encoder_layers != 0:
-            raise ValueError("encoder_layers > 0 (encoder rollback) is not supported yet; use 0")
+            raise InvalidInputError("encoder_layers > 0 (encoder rollback) is not supported yet; use 0")
 
     def with_k(self, n_actions: int | None, continuous: bool) -> DistillConfig:
         if self.k is not None:

@@ -1,53 +1,48 @@
 """``DistilledDataset``: the product — k synthetic states, their labels and the inner step size.
 
-Saved as ``torch.save`` of one ``TensorDict`` (DESIGN.md "The .pt file") and loaded back without
+Saved as a plain nested dict of tensors and primitive metadata (file format v2,
+:mod:`taskdistill_rl.fileformat`) that stock ``torch.load`` opens, and loaded back without
 executing pickled code.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 import math
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from tensordict import NonTensorData, TensorDict
 from torch import nn
 
-from taskdistill_rl.errors import TaskDistillError
+from taskdistill_rl.errors import DistilledFileError, InvalidInputError
 from taskdistill_rl.inner import inner_step
-from taskdistill_rl.io import atomic_write
-from taskdistill_rl.learners import make_learners
+from taskdistill_rl.learners import make_learners, split_learner
 from taskdistill_rl.obs_norm import INITIAL_COUNT, normalize
 
 OBSERVATION, LABEL, INNER_LR, LOG_STD, META = "observation", "label", "inner_lr", "log_std", "meta"
-OBS_NORM = "obs_norm"
-FORMAT_VERSION = 1
+OBS_NORM, ENCODER = "obs_norm", "encoder"
 INITIAL_INNER_LR = 2e-2  # paper appendix A
-
-
-class DistilledFileError(TaskDistillError):
-    """A ``.pt`` file that is not a valid distilled dataset (names the file and the problem)."""
 
 
 class DistilledDataset(nn.Module):
     """Learnable synthetic batch ``(X [k, *obs_shape], Y [k, out])`` plus a positive inner lr.
 
-    The inner lr is trained as ``log_inner_lr`` (DESIGN method notes: a raw lr clamped at a floor
-    can go negative and stop learning; the log keeps it positive with a live gradient).
+    The inner lr is trained as ``log_inner_lr``: a raw lr clamped at a floor can go negative and
+    stop learning (seen on one seed in four); the log keeps it positive with a live gradient.
 
     Keyword Args:
         k: number of synthetic instances.
-        obs_shape: shape of one observation.
+        obs_shape: shape of one observation (``X`` is ``[k, *obs_shape]``, in the env's layout).
         out_features: logits (discrete) or action dimensions (continuous).
         continuous: if True a state-independent ``log_std [out_features]`` is learned too.
-        learner: ``{"name", "kwargs"}`` of the learner distribution Λ it is distilled for.
-        meta: extra metadata (``env_id``, ``env_kwargs``, ``preset``, ...).
-        generator: initial values of X and Y are drawn from it.
+        normalize_obs: keep running observation statistics; ``X`` lives in the normalised space.
+        learner: ``{"name", "kwargs"}`` of the learner distribution Λ it is distilled for
+            (default: Λ for ``obs_shape``).
+        encoder_layers: encoder rollback (paper §5): the first ``l`` layers of the learner are an
+            encoder learned with the dataset and shared by every learner; the inner step trains
+            the rest. 0 (default) is full distillation.
+        meta: extra metadata (``env_id``, ``env_kwargs``, ``preprocessing``, ``preset``, ...).
+        generator: initial values of X, Y (and the encoder) are drawn from it.
     """
 
     def __init__(
@@ -59,12 +54,13 @@ class DistilledDataset(nn.Module):
         continuous: bool = False,
         normalize_obs: bool = False,
         learner: dict | None = None,
+        encoder_layers: int = 0,
         meta: dict | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__()
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k (the number of distilled instances) must be an int >= 1, got {k!r}")
+            raise InvalidInputError(f"k (the number of distilled instances) must be an int >= 1, got {k!r}")
         self.k, self.obs_shape, self.out_features, self.continuous = (
             k,
             tuple(obs_shape),
@@ -83,9 +79,24 @@ class DistilledDataset(nn.Module):
             self.register_buffer("obs_count", torch.tensor(INITIAL_COUNT, dtype=torch.float64))
         self.learner_spec = learner or {
             "name": "lambda",
-            "kwargs": {"in_features": int(math.prod(self.obs_shape)), "out_features": out_features},
+            "kwargs": {"obs_shape": list(self.obs_shape), "out_features": out_features},
         }
+        self.encoder_layers = encoder_layers
+        # the meta-learned first layers (empty: the identity), initialised as a Λ learner's
+        self.encoder = (
+            split_learner(self.learners().sample(generator), encoder_layers)[0]
+            if encoder_layers
+            else nn.Sequential()
+        )
         self.meta = dict(meta or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"DistilledDataset(env={self.meta.get('env_id')!r}, k={self.k}, obs_shape={self.obs_shape}, "
+            f"learner={self.learner_spec['name']!r}, inner_lr={float(self.inner_lr.detach()):.4g}"
+            + (f", encoder_layers={self.encoder_layers}" if self.encoder_layers else "")
+            + ")"
+        )
 
     @property
     def inner_lr(self) -> torch.Tensor:
@@ -102,8 +113,14 @@ class DistilledDataset(nn.Module):
         """Environment observations as the learners see them (identity without ``obs_norm``)."""
         return obs if not self.normalize_obs else normalize(obs, self.obs_mean, self.obs_var)
 
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The shared encoder's features of (normalised) observations: what the inner step's
+        head sees. The identity without encoder rollback."""
+        return self.encoder(obs) if len(self.encoder) else obs
+
     # -- learners ---------------------------------------------------------------------------------
     def learners(self):
+        """The learner distribution Λ this dataset is distilled for."""
         return make_learners(self.learner_spec["name"], **self.learner_spec["kwargs"])
 
     def make_learner(self, seed: int | None = None) -> nn.Module:
@@ -111,23 +128,33 @@ class DistilledDataset(nn.Module):
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return self.learners().sample(generator)
 
+    def trainable(self, module: nn.Module) -> nn.Module:
+        """The part of ``module`` the inner step trains: all of it, or the head after the encoder."""
+        return split_learner(module, self.encoder_layers)[1] if self.encoder_layers else module
+
     def fitted_params(self, module: nn.Module, *, steps: int = 1, create_graph: bool = False) -> dict:
-        """θ1 of ``module`` after the inner step(s); differentiable w.r.t. the dataset if asked."""
-        params = {n: p.detach() for n, p in module.named_parameters()}
-        X, Y, lr = self.observation, self.label, self.inner_lr
+        """θ1 of ``module``'s trainable part after the inner step(s); differentiable w.r.t. the
+        dataset if asked."""
+        head = self.trainable(module)
+        params = {n: p.detach() for n, p in head.named_parameters()}
+        X, Y, lr = self.encode(self.observation), self.label, self.inner_lr
         if not create_graph:
             X, Y, lr = X.detach(), Y.detach(), lr.detach()
-        return inner_step(module, params, X, Y, lr, steps=steps)
+        return inner_step(head, params, X, Y, lr, steps=steps)
 
     @torch.no_grad()
     def fit(self, module: nn.Module, *, steps: int = 1) -> nn.Module:
         """Train ``module`` in place with ONE SGD step (MSE to the labels at ``inner_lr``).
 
-        With ``obs_norm``, the module learns on normalised observations: feed it
-        ``ds.normalize(obs)`` (``make_policy`` does this for you)."""
+        With an encoder, ``module`` must have the learner's architecture: its first layers become
+        the file's encoder and the step trains the rest. With ``obs_norm``, the module learns on
+        normalised observations: feed it ``ds.normalize(obs)`` (``make_policy`` does this)."""
         self._check_module(module)
+        if self.encoder_layers:
+            encoder, _ = split_learner(module, self.encoder_layers)
+            encoder.load_state_dict(self.encoder.state_dict())
         new = self.fitted_params(module, steps=steps)
-        for name, p in module.named_parameters():
+        for name, p in self.trainable(module).named_parameters():
             p.copy_(new[name])
         return module
 
@@ -158,75 +185,96 @@ class DistilledDataset(nn.Module):
             with torch.no_grad():
                 out = module(self.observation.detach()[:1])
         except RuntimeError as err:
-            raise ValueError(
+            raise InvalidInputError(
                 f"module cannot take this dataset's observations {tuple(self.obs_shape)}: {err}"
             ) from err
         if out.shape[-1] != self.out_features:
-            raise ValueError(
+            raise InvalidInputError(
                 f"module outputs {out.shape[-1]} values per observation but the labels have "
                 f"{self.out_features} (one per {'action dimension' if self.continuous else 'action'})"
             )
 
     # -- files ------------------------------------------------------------------------------------
-    def to_tensordict(self) -> TensorDict:
-        td = TensorDict(
-            {
-                OBSERVATION: self.observation.detach().float().clone(),
-                LABEL: self.label.detach().float().clone(),
-                INNER_LR: self.inner_lr.detach().float().clone(),
-            },
-            batch_size=[],
-        )
+    def to_payload(self) -> dict:
+        """The file's content (format v2): a plain dict of cloned tensors and primitive meta."""
+        payload: dict[str, Any] = {
+            OBSERVATION: self.observation.detach().float().clone(),
+            LABEL: self.label.detach().float().clone(),
+            INNER_LR: self.inner_lr.detach().float().clone(),
+        }
         if self.log_std is not None:
-            td[LOG_STD] = self.log_std.detach().float().clone()
+            payload[LOG_STD] = self.log_std.detach().float().clone()
         if self.normalize_obs:
-            td[OBS_NORM] = TensorDict(
-                {"mean": self.obs_mean.float().clone(), "var": self.obs_var.float().clone()}, batch_size=[]
-            )
-        meta = {**self.meta, "format_version": FORMAT_VERSION, "k": self.k, "learner": self.learner_spec}
-        td[META] = NonTensorData(meta)
-        return td
+            payload[OBS_NORM] = {"mean": self.obs_mean.float().clone(), "var": self.obs_var.float().clone()}
+        if self.encoder_layers:
+            payload[ENCODER] = {n: p.detach().float().clone() for n, p in self.encoder.named_parameters()}
+        payload[META] = {
+            **self.meta,
+            "k": self.k,
+            "obs_shape": list(self.obs_shape),
+            "learner": self.learner_spec,
+            "encoder_layers": self.encoder_layers,
+        }
+        return payload
+
+    def to_tensordict(self):
+        """The tensors as the TensorDict TorchRL users expect (meta left out: it is not tensors)."""
+        from tensordict import TensorDict
+
+        return TensorDict({k: v for k, v in self.to_payload().items() if k != META}, batch_size=[])
 
     def save(self, path: str | Path) -> Path:
-        """Write the ``.pt`` atomically (temporary file + rename)."""
-        td = self.to_tensordict()
-        return atomic_write(path, lambda f: torch.save(td, f))
+        """Write the ``.pt`` (format v2) atomically (temporary file + rename)."""
+        from taskdistill_rl.fileformat import write_distilled
+
+        return write_distilled(path, self.to_payload())
 
     @classmethod
-    def from_tensordict(cls, td: TensorDict, *, source: str = "<tensordict>") -> DistilledDataset:
-        meta = _validate(td, source)
-        obs, label = td[OBSERVATION], td[LABEL]
-        ds = cls(
-            k=obs.shape[0],
-            obs_shape=tuple(obs.shape[1:]),
-            out_features=label.shape[1],
-            continuous=LOG_STD in td.keys(),
-            normalize_obs=OBS_NORM in td.keys(),
-            learner=meta["learner"],
-            meta={k: v for k, v in meta.items() if k not in ("format_version", "k", "learner")},
-        )
-        with torch.no_grad():
-            ds.observation.copy_(obs)
-            ds.label.copy_(label)
-            ds.log_inner_lr.copy_(_exact_log(td[INNER_LR]))
-            if ds.log_std is not None:
-                ds.log_std.copy_(td[LOG_STD])
-            if ds.normalize_obs:
-                ds.obs_mean.copy_(td[OBS_NORM, "mean"])
-                ds.obs_var.copy_(td[OBS_NORM, "var"])
-        try:  # the learner the file names must be buildable, and fit its observations and labels
+    def from_payload(cls, payload: dict, *, source: str = "<payload>") -> DistilledDataset:
+        """A dataset from a validated file payload (:func:`taskdistill_rl.fileformat.read_distilled`)."""
+        meta = dict(payload[META])
+        obs, label = payload[OBSERVATION], payload[LABEL]
+        own = ("format_version", "k", "learner", "obs_shape", "encoder_layers")
+        try:
+            ds = cls(
+                k=obs.shape[0],
+                obs_shape=tuple(obs.shape[1:]),
+                out_features=label.shape[1],
+                continuous=LOG_STD in payload,
+                normalize_obs=OBS_NORM in payload,
+                learner=meta["learner"],
+                encoder_layers=int(meta.get("encoder_layers", 0)),
+                meta={k: v for k, v in meta.items() if k not in own},
+            )
             learners = ds.learners()
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError) as err:  # the learner it names cannot be built
             raise DistilledFileError(
                 f"{source}: meta['learner'] is not a valid learner distribution ({err})"
             ) from err
-        sizes = (getattr(learners, "in_features", None), getattr(learners, "out_features", None))
-        if sizes != (math.prod(ds.obs_shape), ds.out_features):
+        sizes = (tuple(learners.obs_shape), learners.out_features)
+        if sizes != (ds.obs_shape, ds.out_features):
             raise DistilledFileError(
-                f"{source}: meta['learner'] takes {sizes[0]} inputs and gives {sizes[1]} outputs, but "
-                f"the file's observations have {math.prod(ds.obs_shape)} features and its labels "
-                f"{ds.out_features}"
+                f"{source}: meta['learner'] takes observations {sizes[0]} and gives {sizes[1]} outputs, "
+                f"but the file's observations are {ds.obs_shape} and its labels have {ds.out_features}"
             )
+        with torch.no_grad():
+            ds.observation.copy_(obs)
+            ds.label.copy_(label)
+            ds.log_inner_lr.copy_(_exact_log(payload[INNER_LR]))
+            if ds.log_std is not None:
+                ds.log_std.copy_(payload[LOG_STD])
+            if ds.normalize_obs:
+                ds.obs_mean.copy_(payload[OBS_NORM]["mean"])
+                ds.obs_var.copy_(payload[OBS_NORM]["var"])
+            if ds.encoder_layers:
+                if ENCODER not in payload:
+                    raise DistilledFileError(f"{source}: meta encoder_layers > 0 but the file has no encoder")
+                try:
+                    ds.encoder.load_state_dict(payload[ENCODER])
+                except RuntimeError as err:
+                    raise DistilledFileError(
+                        f"{source}: the encoder does not fit the learner ({err})"
+                    ) from err
         return ds
 
 
@@ -263,84 +311,16 @@ class Policy:
         return out if deterministic else torch.normal(out, self.log_std.exp().expand_as(out))
 
 
-# -- safe loading ---------------------------------------------------------------------------------
-def _safe_globals() -> list:
-    from tensordict._reductions import _make_td  # private; the narrowest allow-list that works
-
-    return [_make_td, TensorDict, NonTensorData, torch.Size]
-
-
 def load_distilled(path: str | Path) -> DistilledDataset:
-    """Load a distilled ``.pt`` (or a packaged ``"zoo:NAME"``) without executing pickled code,
-    and validate it.
+    """Load a distilled ``.pt`` (format v2 or v1, or a packaged ``"zoo:NAME"``) without executing
+    pickled code, and validate it.
 
     Raises:
         FileNotFoundError: the path does not exist.
         DistilledFileError: corrupt, truncated, hostile, newer-format or wrong-schema file.
     """
     from taskdistill_rl import zoo
+    from taskdistill_rl.fileformat import read_distilled
 
     path = zoo.resolve(path) if zoo.is_zoo_ref(path) else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"distilled file {str(path)!r} does not exist")
-    try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            td = torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0][:200]
-        raise DistilledFileError(f"{path}: refused to load (not a plain distilled dataset: {first})") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, io.UnsupportedOperation) as err:
-        raise DistilledFileError(f"{path}: corrupt or truncated file ({type(err).__name__}: {err})") from err
-    return DistilledDataset.from_tensordict(td, source=str(path))
-
-
-def _validate(td: Any, source: str) -> dict:
-    def bad(problem: str) -> DistilledFileError:
-        return DistilledFileError(f"{source}: {problem}")
-
-    if not isinstance(td, TensorDict) or td.batch_size != torch.Size([]):
-        raise bad(f"expected a TensorDict with batch size [], got {type(td).__name__}")
-    for key in (OBSERVATION, LABEL, INNER_LR, META):
-        if key not in td.keys():
-            raise bad(f"missing key {key!r}")
-    meta = td[META]
-    meta = meta.data if isinstance(meta, NonTensorData) else meta
-    if not isinstance(meta, dict):
-        raise bad("'meta' is not a dict")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise bad(f"missing or invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise bad(
-            f"format_version {version} is newer than this taskdistill_rl reads ({FORMAT_VERSION}); upgrade"
-        )
-    obs, label, lr = td[OBSERVATION], td[LABEL], td[INNER_LR]
-    for name, t in ((OBSERVATION, obs), (LABEL, label), (INNER_LR, lr)):
-        if not isinstance(t, torch.Tensor) or t.dtype != torch.float32:
-            raise bad(f"{name!r} must be a float32 tensor")
-        if not torch.isfinite(t).all():
-            raise bad(f"{name!r} contains non-finite values")
-    if obs.dim() < 2 or label.dim() != 2 or obs.shape[0] != label.shape[0] or obs.shape[0] < 1:
-        raise bad(
-            f"observation {tuple(obs.shape)} and label {tuple(label.shape)} must be [k, ...] and [k, out]"
-        )
-    if lr.dim() != 0 or lr.item() <= 0:
-        raise bad(f"inner_lr must be a positive scalar, got shape {tuple(lr.shape)}")
-    if LOG_STD in td.keys() and td[LOG_STD].shape != (label.shape[1],):
-        raise bad(f"log_std must have shape [{label.shape[1]}]")
-    if OBS_NORM in td.keys():
-        norm = td[OBS_NORM]
-        for key in ("mean", "var"):
-            t = norm.get(key, None) if isinstance(norm, TensorDict) else None
-            if not isinstance(t, torch.Tensor) or t.shape != obs.shape[1:] or not torch.isfinite(t).all():
-                raise bad(f"obs_norm.{key} must be a finite tensor of shape {tuple(obs.shape[1:])}")
-        if (norm["var"] < 0).any():
-            raise bad("obs_norm.var must be >= 0")
-    learner = meta.get("learner")
-    if (
-        not isinstance(learner, dict)
-        or not isinstance(learner.get("name"), str)
-        or not isinstance(learner.get("kwargs"), dict)
-    ):
-        raise bad("meta['learner'] must be {'name': str, 'kwargs': dict}")
-    return copy.deepcopy(meta)
+    return DistilledDataset.from_payload(read_distilled(path), source=str(path))

@@ -1,4 +1,5 @@
-"""Library errors. The CLI prints any of these as one line and exits with code 1."""
+"""Library errors. The CLI prints any of these as one line and exits with code 1; any other
+exception is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
@@ -7,8 +8,24 @@ class TaskDistillError(Exception):
     """Base class of errors that come from user input rather than from a bug."""
 
 
+class InvalidInputError(TaskDistillError, ValueError):
+    """A bad argument, option or value given by the user (also a ``ValueError``)."""
+
+
+class InvalidInputTypeError(InvalidInputError, TypeError):
+    """A user argument of the wrong type or an unexpected keyword (also a ``TypeError``)."""
+
+
 class UnknownEnvError(TaskDistillError, ValueError):
     """An environment id that neither gymnasium nor taskdistill_rl knows."""
+
+
+class DistilledFileError(TaskDistillError):
+    """A ``.pt`` file that is not a valid distilled dataset (names the file and the problem)."""
+
+
+class CheckpointError(TaskDistillError):
+    """A checkpoint that cannot be resumed from (unreadable, other config, older layout)."""
 
 
 class DivergenceError(TaskDistillError):

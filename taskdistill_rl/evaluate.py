@@ -12,6 +12,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
 from taskdistill_rl.rollouts import episode_returns
@@ -83,7 +84,7 @@ def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: in
     """Fit every learner with the file's inner step, one batched step per architecture group
     (equal to fitting them one by one, to float32 rounding)."""
     if not learners:
-        raise ValueError("fit_population needs at least one learner")
+        raise InvalidInputError("fit_population needs at least one learner")
     groups = []
     for members in _group_indices([_architecture(module) for module in learners]):
         params, _ = stack_module_state([learners[i] for i in members])
@@ -156,13 +157,13 @@ def evaluate_distributions(
     sampled from each learner's distribution (the paper's protocol) unless ``deterministic``.
     """
     if n_learners < 1 or episodes < 1:
-        raise ValueError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
+        raise InvalidInputError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
     if not names:
-        raise ValueError("give at least one learner distribution")
+        raise InvalidInputError("give at least one learner distribution")
     distributions = {name: distribution_for(ds, name) for name in names}  # unknown names fail here
     env_id = env_id or ds.meta.get("env_id")
     if env_id is None:
-        raise ValueError("no env_id given and the dataset's meta names none")
+        raise InvalidInputError("no env_id given and the dataset's meta names none")
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
     per_chunk = max(1, max_envs // (n_learners * episodes))
     results: dict[str, torch.Tensor] = {}
@@ -190,7 +191,7 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
     env = make_env(env_id, num_envs=n * episodes, seed=seed, device=device, **env_kwargs)
     obs_spec = tuple(env.observation_spec["observation"].shape[1:])
     if obs_spec != tuple(ds.obs_shape):
-        raise ValueError(
+        raise InvalidInputError(
             f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
             f"{obs_spec} of {env_id} {env_kwargs}"
         )
@@ -202,7 +203,7 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
     )
     taught = ("continuous" if ds.continuous else "discrete", ds.out_features)
     if actions != taught:
-        raise ValueError(
+        raise InvalidInputError(
             f"dataset teaches {taught[0]} actions of size {taught[1]} but {env_id} {env_kwargs} has "
             f"{actions[0]} actions of size {actions[1]}"
         )

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
+
 if TYPE_CHECKING:
     from taskdistill_rl.dataset import DistilledDataset
 
@@ -29,24 +31,26 @@ def _check_spaces(ds: DistilledDataset, observation_space, action_space, who: st
     from gymnasium import spaces
 
     if tuple(observation_space.shape) != tuple(ds.obs_shape):
-        raise ValueError(
+        raise InvalidInputError(
             f"{who} observes {tuple(observation_space.shape)} but the dataset's observations "
             f"are {ds.obs_shape}"
         )
     if isinstance(action_space, spaces.Discrete):
         if ds.continuous or int(action_space.n) != ds.out_features:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{who} has Discrete({action_space.n}) actions but the dataset teaches "
                 f"{'continuous' if ds.continuous else 'discrete'} actions of size {ds.out_features}"
             )
     elif isinstance(action_space, spaces.Box):
         if not ds.continuous or tuple(action_space.shape) != (ds.out_features,):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{who} has Box{tuple(action_space.shape)} actions but the dataset teaches "
                 f"{'continuous' if ds.continuous else 'discrete'} actions of size {ds.out_features}"
             )
     else:
-        raise ValueError(f"{who}: only Discrete and Box action spaces are supported, got {action_space}")
+        raise InvalidInputError(
+            f"{who}: only Discrete and Box action spaces are supported, got {action_space}"
+        )
 
 
 def _sb3_raw_output(policy, obs: torch.Tensor) -> torch.Tensor:
@@ -68,11 +72,13 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
         raise ImportError("fit_sb3 needs stable-baselines3: pip install 'taskdistill_rl[sb3]'") from err
     policy = getattr(model_or_policy, "policy", model_or_policy)
     if not isinstance(policy, ActorCriticPolicy):
-        raise TypeError(
+        raise InvalidInputTypeError(
             f"fit_sb3 expects an SB3 on-policy model or ActorCriticPolicy, got {type(policy).__name__}"
         )
     if policy.use_sde:
-        raise ValueError("fit_sb3 does not support use_sde=True policies (their log_std is state-dependent)")
+        raise InvalidInputError(
+            "fit_sb3 does not support use_sde=True policies (their log_std is state-dependent)"
+        )
     _check_spaces(ds, policy.observation_space, policy.action_space, "the SB3 policy")
     params = [p for name, p in policy.named_parameters() if name.startswith(_SB3_ACTOR_PREFIXES)]
     X = ds.observation.detach().to(policy.device)

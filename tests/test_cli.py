@@ -50,16 +50,42 @@ def test_config_file_sets_options(tmp_path):
     [
         (["baseline", "--env", "NDCartPol-v0"], "Did you mean: NDCartPole-v0"),
         (["baseline", "--env-kwargs", "n_dims=0"], "n_dims must be >= 1"),
+        (["baseline", "--env-kwargs", "n_dims=1.5"], "n_dims must be a positive int"),
         (["baseline", "--env-kwargs", "n_dims"], "key=value"),
         (["baseline", "--algo", "dqn"], "--algo"),
         (["baseline", "--config", "missing.toml"], "does not exist"),
     ],
-    ids=["unknown-env", "n_dims-0", "bad-kwargs", "bad-algo", "missing-config"],
+    ids=["unknown-env", "n_dims-0", "n_dims-float", "bad-kwargs", "bad-algo", "missing-config"],
 )
 def test_errors_are_one_line_without_traceback(capsys, args, message):
     assert main([*args, "-q"]) != 0
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_library_error_is_exactly_one_line_and_exit_code_1(capsys):
+    assert main(["baseline", "--env", "NDCartPol-v0", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("taskdistill: error: unknown environment id 'NDCartPol-v0'")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("boom"), ValueError("boom"), TypeError("boom"), KeyError("boom"), OSError("boom")],
+    ids=["RuntimeError", "ValueError", "TypeError", "KeyError", "OSError"],
+)
+def test_a_programming_error_keeps_its_traceback(monkeypatch, capsys, error):
+    # Issue 12: only library errors become one line; any other exception is a bug and propagates.
+    import taskdistill_rl.baselines
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(taskdistill_rl.baselines, "random_agent_returns", broken)
+    with pytest.raises(type(error), match="boom"):
+        main(["baseline", "--episodes", "5", "-q"])
+    assert "taskdistill: error" not in capsys.readouterr().err
 
 
 def test_unwritable_out_is_a_clear_error(tmp_path, capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensordict import NonTensorData
+from tensordict import TensorDict
 
 from taskdistill_rl.dataset import DistilledDataset, DistilledFileError, load_distilled
 
@@ -27,18 +27,31 @@ def test_save_load_round_trips_exactly(tmp_path):
         ds.log_inner_lr.fill_(0.37)
     path = ds.save(tmp_path / "d.pt")
     back = load_distilled(path)
-    a, b = ds.to_tensordict(), back.to_tensordict()
+    a, b = ds.to_payload(), back.to_payload()
     for key in ("observation", "label", "inner_lr"):
         assert torch.equal(a[key], b[key])
     assert a["meta"] == b["meta"] and back.meta["env_kwargs"] == {"n_dims": 1}
     back.save(tmp_path / "e.pt")
-    assert torch.equal(load_distilled(tmp_path / "e.pt").to_tensordict()["inner_lr"], a["inner_lr"])
+    assert torch.equal(load_distilled(tmp_path / "e.pt").to_payload()["inner_lr"], a["inner_lr"])
 
 
-def test_plain_torch_load_gives_a_tensordict(tmp_path):
-    path = _ds().save(tmp_path / "d.pt")
-    td = torch.load(path, weights_only=False)
-    assert set(td.keys()) >= {"observation", "label", "inner_lr", "meta"} and td["inner_lr"].shape == ()
+def test_stock_torch_load_gives_the_tensors_and_a_tensordict(tmp_path):
+    ds = _ds()
+    path = ds.save(tmp_path / "d.pt")
+    raw = torch.load(path)  # PyTorch's safe default, no allow-list
+    assert raw["meta"]["format_version"] == 2 and raw["meta"]["obs_shape"] == [4]
+    td = TensorDict({k: v for k, v in raw.items() if k != "meta"}, batch_size=[])
+    assert torch.equal(td["observation"], ds.observation.detach()) and td["inner_lr"].shape == ()
+    assert set(ds.to_tensordict().keys()) == {"observation", "label", "inner_lr"}
+
+
+def test_a_version_1_file_loads_and_fits_a_learner():
+    """tests/data/v1_ndcartpole_k2.pt was written by the format-1 code (tests/data/make_v1.py)."""
+    ds = load_distilled(Path(__file__).parent / "data" / "v1_ndcartpole_k2.pt")
+    assert ds.k == 2 and ds.obs_shape == (4,) and ds.meta["env_id"] == "NDCartPole-v0"
+    learner = ds.fit(ds.make_learner(seed=0))
+    assert learner(torch.zeros(1, 4)).shape == (1, 2)
+    assert ds.learners().spec()["kwargs"]["obs_shape"] == [4]  # its in_features, read as obs_shape
 
 
 def test_fit_is_one_sgd_step_toward_the_labels():
@@ -81,10 +94,10 @@ class _Evil:
 
 
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
-    td = _ds().to_tensordict()
+    payload = _ds().to_payload()
     path = tmp_path / "evil.pt"
-    torch.save({"td": td, "payload": _Evil()}, path)
-    with pytest.raises(DistilledFileError, match=r"evil\.pt: refused"):
+    torch.save({**payload, "payload": _Evil()}, path)
+    with pytest.raises(DistilledFileError, match=r"evil\.pt"):
         load_distilled(path)
     assert not (Path.cwd() / "PWNED").exists()
 
@@ -102,41 +115,26 @@ def test_truncated_and_corrupt_files(tmp_path):
     assert zipfile.is_zipfile(good)
 
 
+def _meta(**changes):
+    return lambda p: p["meta"].update(changes)
+
+
+def _learner(kwargs, name="lambda"):
+    return _meta(learner={"name": name, "kwargs": kwargs})
+
+
 @pytest.mark.parametrize(
     "mutate,match",
     [
-        (lambda td: td.set("meta", NonTensorData({**td["meta"], "format_version": 99})), "newer"),
-        (lambda td: td.del_("label"), "missing key 'label'"),
-        (lambda td: td.set("inner_lr", torch.tensor(-1.0)), "positive"),
-        (lambda td: td.set("label", torch.zeros(3, 2)), "must be"),
-        (lambda td: td.set("observation", torch.full((2, 4), float("nan"))), "non-finite"),
-        (
-            lambda td: td.set(
-                "meta", NonTensorData({**td["meta"], "learner": {"name": "os.system", "kwargs": {}}})
-            ),
-            "not a valid learner distribution",
-        ),
-        (
-            lambda td: td.set(
-                "meta",
-                NonTensorData(
-                    {**td["meta"], "learner": {"name": "lambda", "kwargs": {"in_features": 4, "evil": 1}}}
-                ),
-            ),
-            "not a valid learner distribution",
-        ),
-        (
-            lambda td: td.set(
-                "meta",
-                NonTensorData(
-                    {
-                        **td["meta"],
-                        "learner": {"name": "lambda", "kwargs": {"in_features": 9, "out_features": 2}},
-                    }
-                ),
-            ),
-            "takes 9 inputs",
-        ),
+        (_meta(format_version=99), "newer"),
+        (lambda p: p.pop("label"), "label"),
+        (lambda p: p.update(inner_lr=torch.tensor(-1.0)), "positive"),
+        (lambda p: p.update(label=torch.zeros(3, 2)), "label"),
+        (lambda p: p.update(observation=torch.full((2, 4), float("nan"))), "non-finite"),
+        (_learner({}, name="os.system"), "not a valid learner distribution"),
+        (_learner({"obs_shape": [4], "out_features": 2, "evil": 1}), "not a valid learner distribution"),
+        (_learner({"obs_shape": [9], "out_features": 2}), r"takes observations \(9,\)"),
+        (_meta(encoder_layers=1), "no encoder"),
     ],
     ids=[
         "newer-version",
@@ -147,12 +145,14 @@ def test_truncated_and_corrupt_files(tmp_path):
         "unknown-learner",
         "bad-kwargs",
         "sizes",
+        "encoder-missing",
     ],
 )
 def test_wrong_schema_is_one_clear_error(tmp_path, mutate, match):
-    td = _ds().to_tensordict()
-    mutate(td)
+    payload = _ds().to_payload()
+    payload["meta"].update(format_version=2, k=2)
+    mutate(payload)
     path = tmp_path / "bad.pt"
-    torch.save(td, path)
+    torch.save(payload, path)
     with pytest.raises(DistilledFileError, match=match):
         load_distilled(path)

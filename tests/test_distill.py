@@ -11,6 +11,7 @@ from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.distill import Callback, Distiller
 from taskdistill_rl.evaluate import evaluate_dataset
+from taskdistill_rl.ppmo import PPMO
 
 
 def test_short_distillation_of_1d_cartpole_reaches_475(tmp_path):
@@ -108,7 +109,7 @@ def test_callback_stops_training_and_sees_metrics():
     seen = []
 
     class Stop(Callback):
-        def on_meta_epoch_end(self, distiller, metrics):
+        def on_meta_epoch_end(self, loop, metrics):
             seen.append(metrics)
             return len(seen) < 2
 
@@ -138,10 +139,11 @@ def test_same_seed_same_dataset():
 
 def test_episode_returns_equal_a_step_by_step_count():
     """The vectorised episode bookkeeping equals summing rewards step by step, across rollouts."""
-    d = Distiller("NDCartPole-v0", k=2, num_envs=8, steps_per_env=30, seed=1, quiet=True)
+    algo = PPMO("NDCartPole-v0", k=2, num_envs=8, steps_per_env=30, seed=1)
     running = torch.zeros(8, dtype=torch.float64)
     for _ in range(5):
-        td = d._collect()
+        rollout = algo.collect()
+        td = rollout.data
         reward = td["next", "reward"].reshape(8, 30).double()
         done = td["next", "done"].reshape(8, 30)
         expected = []
@@ -149,9 +151,9 @@ def test_episode_returns_equal_a_step_by_step_count():
             running += reward[:, t]
             expected += running[done[:, t]].tolist()
             running[done[:, t]] = 0
-        assert sorted(d._episode_returns(td)) == sorted(expected)
-        assert torch.equal(d._running_return, running)
-    d._collector.shutdown()
+        assert sorted(rollout.episode_returns) == sorted(expected) and len(expected) > 0
+        assert torch.equal(algo._running_return, running)
+    algo.close()
 
 
 def test_periodic_evaluation_does_not_change_what_is_learned():
@@ -159,13 +161,13 @@ def test_periodic_evaluation_does_not_change_what_is_learned():
     config hash) cannot shift the distillation's random stream."""
 
     def run(evaluate: bool) -> list[torch.Tensor]:
-        d = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, seed=2, quiet=True)
+        algo = PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, seed=2)
         for _ in range(3):
-            d.meta_epoch_step()
+            algo.step()
             if evaluate:
-                d.evaluate(n_learners=3, episodes=2, seed=0)
-        d._collector.shutdown()
-        return [p.detach().clone() for p in d.dataset.parameters()]
+                algo.evaluate(n_learners=3, episodes=2, seed=0)
+        algo.close()
+        return [p.detach().clone() for p in algo.dataset.parameters()]
 
     for a, b in zip(run(evaluate=True), run(evaluate=False), strict=True):
         assert torch.equal(a, b)

@@ -23,20 +23,20 @@ def _tiny(**kwargs):
 
 def _inject_nans(d, calls: int | None):
     """Make the loss non-finite for the next ``calls`` minibatches (None: for ever)."""
-    forward, left = d.loss.forward, [calls]
+    forward, left = d.algo.loss.forward, [calls]
 
-    def poisoned(td):
-        out = forward(td)
+    def poisoned(td, theta0):
+        out = forward(td, theta0)
         if left[0] is None or left[0] > 0:
             left[0] = None if left[0] is None else left[0] - 1
             out["loss_objective"] = out["loss_objective"] * float("nan")
         return out
 
-    d.loss.forward = poisoned
+    d.algo.loss.forward = poisoned
 
 
 def _state(d):
-    return [p.detach().clone() for p in (*d.dataset.parameters(), *d.critic.parameters())]
+    return [p.detach().clone() for p in (*d.dataset.parameters(), *d.algo.critic.parameters())]
 
 
 def test_a_non_finite_step_rolls_back_and_halves_the_lrs(caplog):
@@ -44,23 +44,23 @@ def test_a_non_finite_step_rolls_back_and_halves_the_lrs(caplog):
     d.train(epochs=2)
     before = _state(d)
     _inject_nans(d, calls=1)
-    with caplog.at_level(logging.WARNING, logger="taskdistill_rl.distill"):
-        metrics = d.meta_epoch_step()
+    with caplog.at_level(logging.WARNING, logger="taskdistill_rl.ppmo"):
+        metrics = d.algo.step()
     assert metrics["train/diverged"] == 1 and "rolled back" in caplog.text
     assert all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
-    assert d.dataset_optim.param_groups[0]["lr"] == pytest.approx(d.config.distiller_lr / 2)
-    assert d.critic_optim.param_groups[0]["lr"] == pytest.approx(d.config.critic_lr / 2)
-    metrics = d.meta_epoch_step()  # the next meta-epoch trains again, at the halved lr
-    assert metrics["train/diverged"] == 0 and d.consecutive_divergences == 0
+    assert d.algo.dataset_optim.param_groups[0]["lr"] == pytest.approx(d.config.distiller_lr / 2)
+    assert d.algo.critic_optim.param_groups[0]["lr"] == pytest.approx(d.config.critic_lr / 2)
+    metrics = d.algo.step()  # the next meta-epoch trains again, at the halved lr
+    assert metrics["train/diverged"] == 0 and d.algo.consecutive_divergences == 0
     assert not all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
 
 
 def test_a_non_finite_gradient_is_caught_too():
     d = _tiny()
-    d.meta_epoch_step()
+    d.algo.step()
     before = _state(d)
     d.dataset.label.register_hook(lambda g: g * float("nan"))
-    assert d.meta_epoch_step()["train/diverged"] == 1
+    assert d.algo.step()["train/diverged"] == 1
     assert all(torch.isfinite(p).all() for p in _state(d))
     assert all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))
 
@@ -125,8 +125,17 @@ def test_sigkill_mid_run_then_resume_continues_from_the_last_checkpoint(tmp_path
         _distill_cmd(out, "--epochs", str(target), "--resume"), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads((out / "summary.json").read_text())["meta_epochs"] == target
-    assert load_distilled(out / "distilled.pt").k == 2
+    summary = json.loads((out / "summary.json").read_text())
+    # the resumed process started where the checkpoint was and ran only the missing meta-epochs
+    assert summary["started_at_meta_epoch"] == saved and summary["meta_epochs"] == target
+    assert _rows(out) == target
+    # and it ends exactly where a run that was never killed ends
+    assert main(_distill_args(tmp_path / "whole", "--epochs", str(target))) == 0
+    resumed, whole = load_distilled(out / "distilled.pt"), load_distilled(tmp_path / "whole" / "distilled.pt")
+    assert torch.equal(resumed.observation, whole.observation) and torch.equal(resumed.label, whole.label)
+    assert (
+        json.loads((tmp_path / "whole" / "summary.json").read_text())["env_frames"] == summary["env_frames"]
+    )
 
 
 def test_same_seed_and_epochs_give_the_same_file(tmp_path):
@@ -140,7 +149,8 @@ def test_same_seed_and_epochs_give_the_same_file(tmp_path):
 
 def test_killed_and_resumed_run_ends_with_the_same_tensors_as_an_uninterrupted_one(tmp_path):
     """Optimisers, generators, torch's RNG, the physics state and the collector's carried
-    TensorDict are in the checkpoint, so resuming steps on exactly."""
+    TensorDict are in the checkpoint, so resuming steps on exactly. A resume that loaded nothing
+    would start at meta-epoch 0 and run 6 meta-epochs: both are asserted."""
 
     def run(out, epochs, resume=False):
         d = Distiller(
@@ -155,19 +165,41 @@ def test_killed_and_resumed_run_ends_with_the_same_tensors_as_an_uninterrupted_o
             eval_interval=2,
             eval_learners=2,
             eval_episodes=1,
+            final_learners=2,
+            final_episodes=1,
         )
         if resume:
-            d.load_checkpoint(out / "checkpoint.pt")
-        d.train(epochs=epochs)
-        return torch.load(out / "checkpoint.pt", weights_only=True)
+            d.load_checkpoint()
+            assert d.meta_epoch == 3 and d.algo.frames == 3 * 8 * 40
+        ran = []
+        d.train(epochs=epochs, callback=lambda metrics: ran.append(metrics["meta_epoch"]))
+        return torch.load(out / "checkpoint.pt", weights_only=True), ran
 
-    whole = run(tmp_path / "whole", 6)
+    whole, _ = run(tmp_path / "whole", 6)
     run(tmp_path / "split", 3)
-    split = run(tmp_path / "split", 6, resume=True)
+    split, ran = run(tmp_path / "split", 6, resume=True)
+    assert ran == [4, 5, 6]
     for key in ("dataset", "critic"):
-        for name, tensor in whole[key].items():
-            assert torch.equal(tensor, split[key][name]), (key, name)
-    assert torch.equal(whole["rollout"]["physics"], split["rollout"]["physics"])
+        for name, tensor in whole["algo"][key].items():
+            assert torch.equal(tensor, split["algo"][key][name]), (key, name)
+    assert torch.equal(whole["algo"]["rollout"]["physics"], split["algo"]["rollout"]["physics"])
+    assert (
+        whole["callbacks"]["periodic_evaluation"]["best"]["meta_epoch"]
+        == (split["callbacks"]["periodic_evaluation"]["best"]["meta_epoch"])
+    )
+
+
+def test_a_checkpoint_of_the_older_layout_is_one_clear_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    # what the single-class Distiller wrote (layout 1): no "layout" key, the state at the top
+    old = {"config_hash": "0" * 16, "meta_epoch": 3, "frames": 96, "wall_seconds": 1.0, "dataset": {}}
+    torch.save(old, out / "checkpoint.pt")
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(["distill", "--k", "2", "--epochs", "4", "--resume", "-q", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "layout 1" in err and "older" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert (out / "checkpoint.pt").read_bytes() == before
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error_and_is_left_alone(tmp_path, capsys):

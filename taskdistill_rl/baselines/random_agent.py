@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.rollouts import episode_returns
 
 
@@ -13,7 +14,7 @@ def random_agent_returns(
 ) -> torch.Tensor:
     """Returns of ``episodes`` episodes of uniformly random actions, all stepped together."""
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+        raise InvalidInputError(f"episodes must be >= 1, got {episodes}")
     env = make_env(env_id, num_envs=episodes, seed=seed, **(env_kwargs or {}))
     spec = env.action_spec
     generator = torch.Generator().manual_seed(seed)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from taskdistill_rl.envs.factory import check_env_id, env_family
+from taskdistill_rl.errors import InvalidInputError
 
 # Per env family. "classic" is rl-zoo's CartPole-v1 entry with a constant lr and clip range
 # (the zoo anneals both linearly over a fixed budget; chunked training has no fixed budget).
@@ -81,7 +82,7 @@ def hyperparams_for(env_id: str) -> dict:
     if family == "ndcartpole":
         family = "classic"
     if family not in HYPERPARAMS:
-        raise ValueError(f"no SB3 PPO hyper-parameters for the {family!r} family of {env_id!r} yet")
+        raise InvalidInputError(f"no SB3 PPO hyper-parameters for the {family!r} family of {env_id!r} yet")
     return dict(HYPERPARAMS[family])
 
 
@@ -152,11 +153,11 @@ def train_ppo(
         ) from err
     check_env_id(env_id)
     if timesteps is None and target_return is None:
-        raise ValueError("give timesteps, target_return or both")
+        raise InvalidInputError("give timesteps, target_return or both")
     if timesteps is not None and timesteps < 1:
-        raise ValueError(f"timesteps must be >= 1, got {timesteps}")
+        raise InvalidInputError(f"timesteps must be >= 1, got {timesteps}")
     if chunk < 1 or eval_episodes < 1:
-        raise ValueError(f"chunk and eval_episodes must be >= 1, got {chunk} and {eval_episodes}")
+        raise InvalidInputError(f"chunk and eval_episodes must be >= 1, got {chunk} and {eval_episodes}")
     budget = timesteps if timesteps is not None else max_timesteps
     hp = hyperparams_for(env_id) if hyperparams is None else dict(hyperparams)
     n_envs, normalize = hp.pop("n_envs"), hp.pop("normalize", False)

@@ -12,6 +12,7 @@ from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from taskdistill_rl.envs.physics import PHYSICS, euler_step, validate_n_dims
+from taskdistill_rl.errors import InvalidInputError
 
 _ENV_KEYS = ("observation", "step_count", "done", "terminated", "truncated")
 
@@ -69,7 +70,7 @@ class BatchedNDCartPole(EnvBase):
         compile_physics: bool = False,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+            raise InvalidInputError(f"num_envs must be a positive int, got {num_envs!r}")
         self.n_dims = validate_n_dims(n_dims)
         self.num_envs = num_envs
         device = torch.device(device if device is not None else "cpu")

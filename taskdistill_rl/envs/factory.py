@@ -12,26 +12,10 @@ import torch
 from torchrl.envs import ClipTransform, DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
 
 from taskdistill_rl.envs.batched import BatchedNDCartPole
-from taskdistill_rl.errors import UnknownEnvError
+from taskdistill_rl.envs.registration import NDCARTPOLE_ID, register_envs
+from taskdistill_rl.errors import InvalidInputTypeError, UnknownEnvError
 
 log = logging.getLogger(__name__)
-NDCARTPOLE_ID = "NDCartPole-v0"
-
-
-def register_envs() -> None:
-    """Register ``NDCartPole-v0`` with gymnasium (idempotent).
-
-    A string entry point, so spawned workers (``AsyncVectorEnv``, SB3 ``SubprocVecEnv``) that
-    import only gymnasium can still build it.
-    """
-    if NDCARTPOLE_ID not in gym.registry:
-        gym.register(
-            id=NDCARTPOLE_ID,
-            entry_point="taskdistill_rl.envs.ndcartpole:NDCartPoleEnv",
-            max_episode_steps=500,
-            reward_threshold=475.0,
-            kwargs={"n_dims": 1},
-        )
 
 
 def _load_namespace(env_id: str) -> None:
@@ -126,7 +110,8 @@ def make_env(
 
     Raises:
         UnknownEnvError: for an id gymnasium does not know (close names suggested).
-        TypeError, ValueError: for bad constructor arguments such as ``n_dims=0``.
+        InvalidInputError: for bad constructor arguments such as ``n_dims=0`` (an
+            ``InvalidInputTypeError``, also a ``TypeError``, for unknown keywords or wrong types).
 
     Examples:
         >>> env = make_env("NDCartPole-v0", num_envs=4, n_dims=2, seed=0)
@@ -138,7 +123,9 @@ def make_env(
     if family == "ndcartpole":
         unknown = set(env_kwargs) - {"n_dims", "dtype"}
         if unknown:
-            raise TypeError(f"{NDCARTPOLE_ID} takes only n_dims (and dtype), got {sorted(unknown)}")
+            raise InvalidInputTypeError(
+                f"{NDCARTPOLE_ID} takes only n_dims (and dtype), got {sorted(unknown)}"
+            )
         return BatchedNDCartPole(num_envs=num_envs, device=device, seed=seed, **env_kwargs)
     try:
         vec = gym.make_vec(
@@ -149,7 +136,7 @@ def make_env(
             **env_kwargs,
         )
     except TypeError as err:
-        raise TypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
+        raise InvalidInputTypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
     env = GymWrapper(vec, categorical_action_encoding=True, device=device)
     env = PREPROCESSING[family](env)
     if seed is not None:

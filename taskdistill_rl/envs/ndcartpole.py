@@ -10,6 +10,7 @@ from gymnasium import logger, spaces
 from gymnasium.envs.classic_control import utils
 
 from taskdistill_rl.envs.physics import PHYSICS, euler_step, validate_n_dims
+from taskdistill_rl.errors import InvalidInputError
 
 
 class NDCartPoleEnv(gym.Env[np.ndarray, int]):
@@ -51,7 +52,7 @@ class NDCartPoleEnv(gym.Env[np.ndarray, int]):
     def __init__(self, n_dims: int = 1, render_mode: str | None = None):
         self.n_dims = validate_n_dims(n_dims)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
         self.render_mode = render_mode

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
+
 T = TypeVar("T")
 
 
@@ -78,10 +80,10 @@ def euler_step(
 def validate_n_dims(n_dims: object) -> int:
     """Return ``n_dims`` if it is a positive int, else raise a clear error."""
     if isinstance(n_dims, bool) or not isinstance(n_dims, numbers.Integral):
-        raise TypeError(
+        raise InvalidInputTypeError(
             f"n_dims must be a positive int (the number of cart-pole axes), got {n_dims!r} "
             f"of type {type(n_dims).__name__}"
         )
     if n_dims < 1:
-        raise ValueError(f"n_dims must be >= 1 (the number of cart-pole axes), got {n_dims}")
+        raise InvalidInputError(f"n_dims must be >= 1 (the number of cart-pole axes), got {n_dims}")
     return int(n_dims)

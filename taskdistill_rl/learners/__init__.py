@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 
+from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.learners.base import LearnerDistribution, head_params, split_learner
 from taskdistill_rl.learners.mlp import MLPLearners, init_linear
 from taskdistill_rl.learners.random_arch import RandomMLPLearners
-
-LearnerDistribution = MLPLearners | RandomMLPLearners
 
 LEARNERS: dict[str, tuple[type, dict]] = {
     "lambda": (MLPLearners, {}),
@@ -39,13 +39,13 @@ def available() -> list[str]:
 
 def make_learners(name: str = "lambda", **kwargs) -> LearnerDistribution:
     """The distribution ``name`` (a registered name or ``"LxH"``) with extra keyword arguments
-    (at least ``in_features`` and ``out_features``)."""
+    (at least ``obs_shape`` or ``in_features``, and ``out_features``)."""
     grid = _GRID_NAME.match(name) if isinstance(name, str) else None
     if grid is not None:
         depth, width = int(grid.group(1)), int(grid.group(2))
         return MLPLearners(**{"hidden": (width,) * depth, **kwargs, "name": name})
     if name not in LEARNERS:
-        raise ValueError(f"unknown learner distribution {name!r}; available: {', '.join(available())}")
+        raise InvalidInputError(f"unknown learner distribution {name!r}; available: {', '.join(available())}")
     cls, defaults = LEARNERS[name]
     return cls(**{**defaults, **kwargs, "name": name})
 
@@ -66,7 +66,9 @@ __all__ = [
     "RandomMLPLearners",
     "available",
     "grid_names",
+    "head_params",
     "init_linear",
     "make_learners",
+    "split_learner",
     "weight_std",
 ]

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from taskdistill_rl.errors import InvalidInputError
+
 INITS = ("orthogonal", "xavier_normal")
 
 
@@ -23,7 +25,7 @@ def init_linear(layer: nn.Linear, init: str, gain: float, generator: torch.Gener
     elif init == "xavier_normal":
         nn.init.xavier_normal_(layer.weight, gain=gain, generator=generator)
     else:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        raise InvalidInputError(f"init must be one of {INITS}, got {init!r}")
     nn.init.zeros_(layer.bias)
 
 
@@ -35,7 +37,7 @@ def init_stacked(n: int, fan_in: int, fan_out: int, init: str, gain: float, gene
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
         return torch.randn(n, fan_out, fan_in, generator=generator) * std
     if init != "orthogonal":
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        raise InvalidInputError(f"init must be one of {INITS}, got {init!r}")
     flat = torch.randn(n, fan_out, fan_in, generator=generator)
     wide = fan_out < fan_in
     q, r = torch.linalg.qr(flat.mT if wide else flat)
@@ -52,42 +54,55 @@ class MLPLearners:
     (Huang et al.'s PPO defaults; paper §4 and Table 1).
 
     Args:
-        in_features: flattened observation size.
+        in_features: flattened observation size (or give ``obs_shape``).
         out_features: number of logits (discrete) or action dimensions (continuous).
+        obs_shape: shape of one observation; observations with more than one dimension are
+            flattened by the network's first module.
         hidden: widths of the hidden layers (``()``: a linear learner).
         hidden_gain / output_gain: init gains of hidden and output layers.
         init: ``"orthogonal"`` or ``"xavier_normal"``.
         name: the registered name this distribution goes by.
     """
 
-    in_features: int
-    out_features: int
+    in_features: int | None = None
+    out_features: int = 0
     hidden: tuple[int, ...] = field(default=(64, 64))
     hidden_gain: float = math.sqrt(2)
     output_gain: float = 0.01
     init: str = "orthogonal"
     name: str = "lambda"
+    obs_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
+        if self.obs_shape is None:
+            if self.in_features is None:
+                raise InvalidInputError("give the learners' obs_shape (or in_features)")
+            self.obs_shape = (int(self.in_features),)
+        self.obs_shape = tuple(int(d) for d in self.obs_shape)
+        flat = math.prod(self.obs_shape)
+        if self.in_features is not None and self.in_features != flat:
+            raise InvalidInputError(f"in_features {self.in_features} != prod(obs_shape {self.obs_shape})")
+        self.in_features = flat
         if self.in_features < 1 or self.out_features < 1 or any(h < 1 for h in self.hidden):
-            raise ValueError(
+            raise InvalidInputError(
                 f"layer sizes must be >= 1, got in {self.in_features}, hidden {self.hidden}, "
                 f"out {self.out_features}"
             )
         if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+            raise InvalidInputError(f"init must be one of {INITS}, got {self.init!r}")
 
     def spec(self) -> dict:
         """Registered name + kwargs (what the ``.pt`` file records; never code)."""
         kwargs = asdict(self)
-        kwargs["hidden"] = list(self.hidden)
+        kwargs["hidden"], kwargs["obs_shape"] = list(self.hidden), list(self.obs_shape)
+        del kwargs["in_features"]  # derived from obs_shape
         return {"name": kwargs.pop("name"), "kwargs": kwargs}
 
     def build(self) -> nn.Sequential:
         """The architecture, uninitialised (use :meth:`sample` for a learner)."""
         sizes = [self.in_features, *self.hidden]
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = [nn.Flatten(-len(self.obs_shape))] if len(self.obs_shape) > 1 else []
         for a, b in itertools.pairwise(sizes):
             layers += [nn.Linear(a, b), nn.Tanh()]
         layers.append(nn.Linear(sizes[-1], self.out_features))
@@ -113,9 +128,10 @@ class MLPLearners:
         """``n`` fresh learners' parameters, stacked along a leading dimension (for populations:
         no ``n`` modules to build and stack). Keys are those of :meth:`build`'s parameters."""
         sizes = [self.in_features, *self.hidden, self.out_features]
+        first = 1 if len(self.obs_shape) > 1 else 0  # after the Flatten
         params = {}
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             gain = self.output_gain if i == len(sizes) - 2 else self.hidden_gain
-            params[f"{2 * i}.weight"] = init_stacked(n, fan_in, fan_out, self.init, gain, generator)
-            params[f"{2 * i}.bias"] = torch.zeros(n, fan_out)
+            params[f"{first + 2 * i}.weight"] = init_stacked(n, fan_in, fan_out, self.init, gain, generator)
+            params[f"{first + 2 * i}.bias"] = torch.zeros(n, fan_out)
         return params

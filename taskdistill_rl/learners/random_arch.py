@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.learners.mlp import MLPLearners
 
 
@@ -23,24 +24,32 @@ class RandomMLPLearners:
         name: the registered name.
     """
 
-    in_features: int
-    out_features: int
+    in_features: int | None = None
+    out_features: int = 0
     widths: tuple[int, int] = (64, 64)
     depths: tuple[int, int] = (2, 2)
     hidden_gain: float = math.sqrt(2)
     output_gain: float = 0.01
     init: str = "orthogonal"
     name: str = "random-h"
+    obs_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        # the sizes are validated (and obs_shape / in_features completed) the MLPLearners way
+        probe = MLPLearners(self.in_features, self.out_features, obs_shape=self.obs_shape, hidden=())
+        self.in_features, self.obs_shape = probe.in_features, probe.obs_shape
         self.widths, self.depths = tuple(self.widths), tuple(self.depths)
         for label, (lo, hi), least in (("widths", self.widths, 1), ("depths", self.depths, 0)):
             if not least <= lo <= hi:
-                raise ValueError(f"{label} must be an inclusive range [lo, hi] with {least} <= lo <= hi")
+                raise InvalidInputError(
+                    f"{label} must be an inclusive range [lo, hi] with {least} <= lo <= hi"
+                )
 
     def spec(self) -> dict:
         kwargs = asdict(self)
         kwargs["widths"], kwargs["depths"] = list(self.widths), list(self.depths)
+        kwargs["obs_shape"] = list(self.obs_shape)
+        del kwargs["in_features"]
         return {"name": kwargs.pop("name"), "kwargs": kwargs}
 
     def architecture(self, generator: torch.Generator | None = None) -> MLPLearners:
@@ -48,8 +57,8 @@ class RandomMLPLearners:
         width = int(torch.randint(self.widths[0], self.widths[1] + 1, (), generator=generator))
         depth = int(torch.randint(self.depths[0], self.depths[1] + 1, (), generator=generator))
         return MLPLearners(
-            self.in_features,
-            self.out_features,
+            out_features=self.out_features,
+            obs_shape=self.obs_shape,
             hidden=(width,) * depth,
             hidden_gain=self.hidden_gain,
             output_gain=self.output_gain,
@@ -58,8 +67,15 @@ class RandomMLPLearners:
         )
 
     def build(self) -> nn.Sequential:
-        raise TypeError(f"{self.name!r} has no single architecture; distil for a fixed-architecture Λ")
+        raise InvalidInputError(
+            f"{self.name!r} has no single architecture; distil for a fixed-architecture Λ"
+        )
 
     def sample(self, generator: torch.Generator | None = None) -> nn.Sequential:
         """A fresh learner: an architecture and an initialisation, both from ``generator``."""
         return self.architecture(generator).sample(generator)
+
+    def sample_stacked(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        raise InvalidInputError(
+            f"{self.name!r} draws a different architecture per learner: sample them one by one"
+        )

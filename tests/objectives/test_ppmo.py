@@ -1,89 +1,195 @@
-"""PPMOLoss: ratio 1 gives the plain policy gradient; critic and dataset get separate gradients."""
+"""PPMOLoss: ratio 1 gives the plain policy gradient; clipping on both sides; θ⁰ explicit, stacked
+initialisations average, an encoder/head split; critic and dataset get separate gradients."""
 
+import pytest
 import torch
 from tensordict import TensorDict
-from torch import nn
-from torchrl.modules import ValueOperator
+from torchrl.objectives import ValueEstimators
+from torchrl.objectives.value import GAE, TD0Estimator
 
+from taskdistill_rl.actors import make_critic
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.learners import head_params, split_learner
 from taskdistill_rl.objectives import PPMOLoss
 
 
-def _setup(seed=0):
+def _setup(seed=0, *, encoder_layers=0, dtype=torch.float32, n=64):
     torch.manual_seed(seed)
-    ds = DistilledDataset(k=2, obs_shape=(4,), out_features=2, generator=torch.Generator().manual_seed(seed))
+    ds = DistilledDataset(
+        k=2,
+        obs_shape=(4,),
+        out_features=2,
+        encoder_layers=encoder_layers,
+        generator=torch.Generator().manual_seed(seed),
+    ).to(dtype)
     with torch.no_grad():
         ds.log_inner_lr.fill_(0.0)  # lr 1: a visible inner step
     learners = ds.learners()
-    learner = learners.sample(torch.Generator().manual_seed(seed + 1))
-    critic = ValueOperator(
-        nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)), in_keys=["observation"]
-    )
-    loss = PPMOLoss(learners.build(), ds, critic)
-    loss.set_initialisation(learner)
-    n = 64
-    obs = torch.randn(n, 4)
+    _, head = split_learner(learners.build().to(dtype), encoder_layers)
+    theta0 = {
+        k: v.to(dtype)
+        for k, v in head_params(
+            learners.sample(torch.Generator().manual_seed(seed + 1)), encoder_layers
+        ).items()
+    }
+    loss = PPMOLoss(head, ds, make_critic((4,)).to(dtype))
+    obs = torch.randn(n, 4, dtype=dtype)
     with torch.no_grad():
-        logits = torch.func.functional_call(loss.learner, loss.current_params(), (obs,))
-        dist = torch.distributions.Categorical(logits=logits)
+        dist = torch.distributions.Categorical(logits=loss.act(loss.adapted_params(theta0), obs))
         action = dist.sample()
         lp = dist.log_prob(action)  # π^0 = the current one-step learner
     td = TensorDict(
         observation=obs,
         action=action,
         action_log_prob=lp,
-        advantage=torch.randn(n, 1),
-        value_target=torch.randn(n, 1),
+        advantage=torch.randn(n, 1, dtype=dtype),
+        value_target=torch.randn(n, 1, dtype=dtype),
         batch_size=[n],
     )
-    return loss, ds, td
+    return loss, ds, td, theta0
+
+
+def _normalised(adv):
+    adv = adv.squeeze(-1)
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
 
 
 def test_ratio_one_gives_the_plain_policy_gradient():
-    loss, ds, td = _setup()
-    out = loss(td)
+    loss, ds, td, theta0 = _setup()
+    out = loss(td, theta0)
     assert out["clip_fraction"] == 0 and abs(out["ESS"].item() - 1) < 1e-6
     params = [ds.observation, ds.label, ds.log_inner_lr]
     g_ppmo = torch.autograd.grad(out["loss_objective"], params)
-    adv = td["advantage"].squeeze(-1)
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    logits = torch.func.functional_call(loss.learner, loss.current_params(), (td["observation"],))
+    logits = loss.act(loss.adapted_params(theta0), td["observation"])
     logp = torch.distributions.Categorical(logits=logits).log_prob(td["action"])
-    g_pg = torch.autograd.grad(-(adv * logp).mean(), params)
+    g_pg = torch.autograd.grad(-(_normalised(td["advantage"]) * logp).mean(), params)
     for a, b in zip(g_ppmo, g_pg, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
-    assert any(g.abs().sum() > 0 for g in g_ppmo)
+    assert all(g.abs().sum() > 0 for g in g_ppmo)
+
+
+def test_ess_is_the_effective_sample_size_of_the_importance_weights():
+    loss, _, td, theta0 = _setup(4)
+    td["action_log_prob"] = td["action_log_prob"] + torch.linspace(-1, 1, td.shape[0])
+    w = (loss.act(loss.adapted_params(theta0), td["observation"]).log_softmax(-1).gather(
+        -1, td["action"][:, None]).squeeze(-1) - td["action_log_prob"]).exp().detach()  # fmt: skip
+    expected = w.sum() ** 2 / (w**2).sum() / w.numel()
+    assert loss(td, theta0)["ESS"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert expected < 0.95  # unequal weights: the check is not 1 == 1
 
 
 def test_critic_loss_trains_only_the_critic():
-    loss, ds, td = _setup(1)
-    out = loss(td)
+    loss, ds, td, theta0 = _setup(1)
+    out = loss(td, theta0)
     out["loss_critic"].backward()
     assert ds.observation.grad is None and ds.label.grad is None
     assert all(p.grad is not None for p in loss.critic_network_params.values(True, True))
+    value = loss.critic_network(td.select("observation"))["state_value"]
+    expected = (value - td["value_target"]).pow(2).mean()
+    assert out["loss_critic"].item() == pytest.approx(expected.item(), rel=1e-6)
     ds.zero_grad()
     loss.zero_grad()
-    loss(td)["loss_objective"].backward()
+    loss(td, theta0)["loss_objective"].backward()
     assert ds.observation.grad is not None
     assert all(
         p.grad is None or p.grad.abs().sum() == 0 for p in loss.critic_network_params.values(True, True)
     )
 
 
-def test_clipping_stops_the_gradient_outside_the_trust_region():
-    loss, ds, td = _setup(2)
-    loss.normalize_advantage = False  # keep every advantage positive: all ratios clip from above
-    td["action_log_prob"] = td["action_log_prob"] - 1.0  # ratio e > 1.2 everywhere
-    td["advantage"] = torch.ones_like(td["advantage"]) + torch.rand_like(td["advantage"])
-    out = loss(td)
+@pytest.mark.parametrize(("shift", "sign"), [(-1.0, 1.0), (1.0, -1.0)], ids=["above-1+eps", "below-1-eps"])
+def test_clipping_stops_the_gradient_outside_the_trust_region_on_both_sides(shift, sign):
+    """ratio e > 1.2 with positive advantages, and ratio 1/e < 0.8 with negative ones: both are
+    clipped (no gradient). With the signs swapped the same ratios are NOT clipped (gradient flows)."""
+    loss, ds, td, theta0 = _setup(2)
+    loss.normalize_advantage = False
+    td["action_log_prob"] = td["action_log_prob"] + shift
+    magnitude = torch.ones_like(td["advantage"]) + torch.rand_like(td["advantage"])
+    td["advantage"] = sign * magnitude
+    out = loss(td, theta0)
     assert out["clip_fraction"] == 1.0
     grads = torch.autograd.grad(out["loss_objective"], [ds.observation, ds.label], allow_unused=True)
     assert all(g is None or g.abs().max() < 1e-6 for g in grads)
+    td["advantage"] = -sign * magnitude  # the pessimistic bound is now the unclipped term
+    grads = torch.autograd.grad(loss(td, theta0)["loss_objective"], [ds.observation, ds.label])
+    assert all(g.abs().max() > 1e-6 for g in grads)
+
+
+def test_stacked_initialisations_average_the_per_initialisation_losses():
+    loss, ds, td, theta0 = _setup(5, dtype=torch.float64)
+    others = [
+        {
+            k: v.double()
+            for k, v in head_params(ds.learners().sample(torch.Generator().manual_seed(s)), 0).items()
+        }
+        for s in (11, 12)
+    ]
+    inits = [theta0, *others]
+    stacked = {k: torch.stack([t[k] for t in inits]) for k in theta0}
+    params = [ds.observation, ds.label, ds.log_inner_lr]
+    batched = loss(td, stacked)["loss_objective"]
+    singles = torch.stack([loss(td, t)["loss_objective"] for t in inits])
+    torch.testing.assert_close(batched, singles.mean(), rtol=1e-10, atol=1e-12)
+    g_batched = torch.autograd.grad(batched, params)
+    g_mean = torch.autograd.grad(singles.mean(), params)
+    for a, b in zip(g_batched, g_mean, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    assert not torch.allclose(singles[0], singles[1])  # the initialisations differ
+    per_pair = PPMOLoss(loss.learner, ds, loss.critic_network, reduction="none")(td, stacked)
+    assert per_pair["loss_objective"].shape == (3, td.shape[0])
+    torch.testing.assert_close(per_pair["loss_objective"].mean(), batched)
+
+
+def test_an_encoder_split_meta_learns_the_encoder_and_steps_only_the_head():
+    loss, ds, td, theta0 = _setup(6, encoder_layers=1)
+    assert sorted(theta0) == ["2.bias", "2.weight", "4.bias", "4.weight"]  # layers [1, 3)
+    assert [name for name, _ in ds.encoder.named_parameters()] == ["0.weight", "0.bias"]
+    out = loss(td, theta0)
+    grads = torch.autograd.grad(out["loss_objective"], [ds.encoder[0].weight, ds.observation])
+    assert all(g.abs().sum() > 0 for g in grads)
+    learner = ds.fit(ds.make_learner(seed=3))
+    assert torch.equal(learner[0].weight, ds.encoder[0].weight)  # the file's encoder, unchanged
+    expected = loss.act(ds.fitted_params(ds.make_learner(seed=3)), td["observation"])
+    torch.testing.assert_close(learner(td["observation"]), expected)
+
+
+def test_theta0_must_match_the_learner():
+    loss, _, td, theta0 = _setup(7)
+    with pytest.raises(InvalidInputError, match="theta0 must hold"):
+        loss(td, {k: v for k, v in theta0.items() if k != "0.weight"})
+    with pytest.raises(InvalidInputError, match="reduction"):
+        PPMOLoss(loss.learner, loss.dataset, loss.critic_network, reduction="max")
+
+
+def test_value_estimator_through_make_value_estimator():
+    loss, _, td, theta0 = _setup(8)
+    loss.make_value_estimator(ValueEstimators.GAE, gamma=0.9, lmbda=0.8)
+    assert isinstance(loss.value_estimator, GAE) and loss.value_estimator.gamma == 0.9
+    loss.make_value_estimator(ValueEstimators.TD0, gamma=0.5)
+    assert isinstance(loss.value_estimator, TD0Estimator)
+    n = td.shape[0]
+    rollout = td.exclude("advantage", "value_target")
+    rollout["next"] = TensorDict(
+        observation=torch.randn(n, 4),
+        reward=torch.ones(n, 1),
+        done=torch.zeros(n, 1, dtype=torch.bool),
+        terminated=torch.zeros(n, 1, dtype=torch.bool),
+        batch_size=[n],
+    )
+    out = loss(rollout, theta0)  # advantages estimated inside, the input left alone
+    assert "advantage" not in rollout.keys() and torch.isfinite(out["loss_objective"])
+    with torch.no_grad():
+        value = loss.critic_network(rollout.select("observation"))["state_value"]
+        next_value = loss.critic_network(rollout["next"].select("observation"))["state_value"]
+    expected = loss.value_estimator(rollout.copy())
+    torch.testing.assert_close(expected["value_target"], 1 + 0.5 * next_value)
+    torch.testing.assert_close(expected["advantage"], 1 + 0.5 * next_value - value)
 
 
 def test_set_keys():
-    loss, _, td = _setup(3)
+    loss, _, td, theta0 = _setup(3)
     loss.set_keys(advantage="adv2")
     assert loss.tensor_keys.advantage == "adv2"
     td["adv2"] = td.pop("advantage")
-    assert torch.isfinite(loss(td)["loss_objective"])
+    reference = _setup(3)
+    assert loss(td, theta0)["loss_objective"] == reference[0](reference[2], reference[3])["loss_objective"]

@@ -1,0 +1,259 @@
+"""Callbacks of the run loop (:class:`taskdistill_rl.run.RunLoop`), in the spirit of SB3's.
+
+Everything a run does besides the algorithm's own meta-epoch is one of these, so a user can add to
+or replace any of it: when to stop (epochs, wall time, target return), periodic evaluation (and
+keeping the best dataset), metrics logging, checkpoints, SIGINT/SIGTERM handling, a progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from taskdistill_rl.errors import Interrupted
+
+if TYPE_CHECKING:
+    from taskdistill_rl.run import RunLoop
+
+
+class Callback:
+    """Hooks into :meth:`RunLoop.run`. Return ``False`` from :meth:`on_meta_epoch_start` (before
+    a meta-epoch) or :meth:`on_meta_epoch_end` (after it) to stop the run there.
+
+    A callback with state that a resumed run needs (e.g. the best evaluation so far) returns it
+    from :meth:`state_dict`; it is saved in checkpoints under the callback's ``state_key``.
+    """
+
+    state_key: str | None = None
+
+    def on_training_start(self, loop: RunLoop) -> None:
+        pass
+
+    def on_meta_epoch_start(self, loop: RunLoop) -> bool | None:
+        return True
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool | None:
+        return True
+
+    def on_training_end(self, loop: RunLoop) -> None:
+        """Always called, also when the run stops with an exception."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class FunctionCallback(Callback):
+    """``fn(metrics)`` after every meta-epoch; returning ``False`` stops the run."""
+
+    def __init__(self, fn: Callable[[dict], bool | None]):
+        self.fn = fn
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        return self.fn(metrics) is not False
+
+
+class StopAfterEpochs(Callback):
+    """Stop once the algorithm has completed ``epochs`` meta-epochs (counting resumed ones)."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_meta_epoch_start(self, loop: RunLoop) -> bool:
+        return loop.algo.meta_epoch < self.epochs
+
+
+class StopAfterSeconds(Callback):
+    """Stop before a meta-epoch once the run's training wall time (resumed time included)
+    reaches ``seconds``: the last meta-epoch may run past the budget."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_meta_epoch_start(self, loop: RunLoop) -> bool:
+        return loop.wall_seconds < self.seconds
+
+
+class StopAtReturn(Callback):
+    """Stop after a periodic evaluation whose mean return reaches ``target``. Place it after
+    :class:`PeriodicEvaluation` in the callback list."""
+
+    def __init__(self, target: float):
+        self.target = target
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        value = metrics.get("eval/return_mean", math.nan)
+        return not (value >= self.target)
+
+
+class PeriodicEvaluation(Callback):
+    """Every ``interval`` meta-epochs: ``learners`` fresh learners × ``episodes`` sampled episodes
+    (seed ``seed + 7919 · meta_epoch``); writes ``eval/return_mean`` into the metrics and keeps a
+    copy of the best-evaluated dataset (:meth:`restore_best` puts it back)."""
+
+    state_key = "periodic_evaluation"
+
+    def __init__(self, interval: int, *, learners: int, episodes: int, seed: int):
+        self.interval, self.learners, self.episodes, self.seed = interval, learners, episodes, seed
+        self.last: float | None = None
+        self.best: tuple[float, int, dict] | None = None  # (mean, meta-epoch, dataset state)
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        metrics["eval/return_mean"] = math.nan
+        algo = loop.algo
+        if algo.meta_epoch % self.interval:
+            return True
+        mean = float(
+            algo.evaluate(
+                n_learners=self.learners, episodes=self.episodes, seed=self.seed + 7919 * algo.meta_epoch
+            ).mean()
+        )
+        metrics["eval/return_mean"] = self.last = mean
+        if self.best is None or mean >= self.best[0]:
+            state = {k: v.detach().clone() for k, v in algo.dataset.state_dict().items()}
+            self.best = (mean, algo.meta_epoch, state)
+        return True
+
+    def restore_best(self, loop: RunLoop) -> bool:
+        """Put the best-evaluated dataset back if it beat the last evaluation; True if it did."""
+        if self.best is None or (self.last is not None and self.best[0] <= self.last):
+            return False
+        loop.algo.dataset.load_state_dict(self.best[2])
+        return True
+
+    def state_dict(self) -> dict:
+        best = self.best
+        return {
+            "last": self.last,
+            "best": None if best is None else {"mean": best[0], "meta_epoch": best[1], "state": best[2]},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last = state["last"]
+        best = state["best"]
+        self.best = None if best is None else (best["mean"], best["meta_epoch"], best["state"])
+
+
+class MetricsLogger(Callback):
+    """Hands every meta-epoch's metrics (with ``time/wall_seconds``) to TorchRL loggers
+    (``torchrl.record.loggers.Logger``: our ``metrics.csv`` table, TensorBoard, W&B, ...)."""
+
+    def __init__(self, loggers: list):
+        self.loggers = loggers
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        metrics["time/wall_seconds"] = loop.wall_seconds
+        step = int(metrics["meta_epoch"])
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
+        return True
+
+    def on_training_end(self, loop: RunLoop) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+
+class CheckpointEvery(Callback):
+    """Write ``loop.checkpoint_path`` every ``interval`` meta-epochs."""
+
+    def __init__(self, interval: int):
+        self.interval = interval
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        if loop.checkpoint_path is not None and loop.algo.meta_epoch % self.interval == 0:
+            loop.save_checkpoint()
+        return True
+
+
+class StopOnSignal(Callback):
+    """SIGINT/SIGTERM let the current meta-epoch finish; then the run checkpoints and raises
+    :class:`Interrupted` saying how to resume. A second SIGINT aborts at once."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def on_training_start(self, loop: RunLoop) -> None:
+        self.received = None
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        if self.received is None:
+            return True
+        name = signal.Signals(self.received).name
+        epoch = loop.algo.meta_epoch
+        if loop.checkpoint_path is None:
+            raise Interrupted(f"stopped by {name} after meta-epoch {epoch}")
+        loop.save_checkpoint()
+        raise Interrupted(
+            f"stopped by {name} after meta-epoch {epoch}; checkpoint saved to {loop.checkpoint_path}; "
+            "continue with the same command and --resume"
+        )
+
+    def on_training_end(self, loop: RunLoop) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+class ProgressBar(Callback):
+    """A rich progress bar: meta-epochs, last evaluation, inner lr, elapsed time."""
+
+    def __init__(self, total: int | None = None, *, disable: bool = False):
+        self.total, self.disable = total, disable
+        self._progress = None
+
+    def on_training_start(self, loop: RunLoop) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]distilling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("eval return {task.fields[ret]:.1f}"),
+            TextColumn("inner lr {task.fields[lr]:.3g}"),
+            TimeElapsedColumn(),
+            disable=self.disable,
+        )
+        self._progress.start()
+        lr = float(loop.algo.dataset.inner_lr.detach())
+        self._task = self._progress.add_task(
+            "distilling", total=self.total, completed=loop.algo.meta_epoch, ret=math.nan, lr=lr
+        )
+        self._ret = math.nan
+
+    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
+        value = metrics.get("eval/return_mean", math.nan)
+        self._ret = value if value == value else self._ret
+        self._progress.update(self._task, advance=1, ret=self._ret, lr=metrics["train/inner_lr"])
+        return True
+
+    def on_training_end(self, loop: RunLoop) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+__all__ = [
+    "Callback",
+    "CheckpointEvery",
+    "FunctionCallback",
+    "MetricsLogger",
+    "PeriodicEvaluation",
+    "ProgressBar",
+    "StopAfterEpochs",
+    "StopAfterSeconds",
+    "StopAtReturn",
+    "StopOnSignal",
+]

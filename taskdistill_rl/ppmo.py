@@ -1,0 +1,397 @@
+"""``PPMO``: the algorithm (paper Algorithm 1; Algorithm 2 with an encoder), one meta-epoch at a time.
+
+It owns the dataset, the critic, the loss and both optimisers, and exposes what a run loop (or a
+distributed wrapper, or a benchmark) needs: :meth:`PPMO.collect` a rollout with a fresh
+initialisation's one-step learner, :meth:`PPMO.update` the dataset and critic on it, save and load
+its state. When to stop, evaluate, checkpoint or log is the run loop's business
+(:mod:`taskdistill_rl.run`), in the spirit of SB3's ``OnPolicyAlgorithm`` / callbacks split.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+from torchrl.collectors import Collector
+from torchrl.envs import EnvBase
+from torchrl.objectives import ValueEstimators
+
+from taskdistill_rl.actors import make_actor, make_critic
+from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.envs import BatchedNDCartPole, make_env
+from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.errors import DivergenceError, InvalidInputError
+from taskdistill_rl.evaluate import evaluate_dataset
+from taskdistill_rl.inner import Params
+from taskdistill_rl.learners import head_params
+from taskdistill_rl.objectives.ppmo import PPMOLoss
+from taskdistill_rl.obs_norm import NormalizedInput, update_running
+
+log = logging.getLogger(__name__)
+DIAGNOSTICS = ("loss_objective", "loss_critic", "clip_fraction", "kl_approx", "ESS")
+
+
+@dataclass
+class Rollout:
+    """One meta-epoch's experience: what :meth:`PPMO.update` learns from.
+
+    Attributes:
+        data: ``[num_envs, steps_per_env]`` TensorDict with GAE's ``advantage``/``value_target``.
+        theta0: the initialisation whose one-step learner collected ``data`` (the loss's θ⁰).
+        episode_returns: returns of the episodes that ended inside this rollout.
+        seconds: wall time of collection and advantage estimation.
+    """
+
+    data: TensorDict
+    theta0: Params
+    episode_returns: list[float]
+    seconds: float
+
+
+class PPMO:
+    """Proximal Policy Meta-Optimization on one environment.
+
+    Args:
+        env: an env id (``"NDCartPole-v0"``, any gymnasium id) or a batched TorchRL env instance
+            (then evaluation needs ``config.env`` to name its id).
+
+    Keyword Args:
+        config: a :class:`DistillConfig` (its stop criteria are the run loop's, unused here);
+            ``**overrides`` replace its fields.
+
+    Examples:
+        >>> algo = PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16)
+        >>> metrics = algo.update(algo.collect())
+        >>> algo.meta_epoch, tuple(algo.dataset.observation.shape)
+        (1, (2, 4))
+        >>> algo.close()
+    """
+
+    def __init__(
+        self, env: str | EnvBase = "NDCartPole-v0", *, config: DistillConfig | None = None, **overrides
+    ):
+        config = config or DistillConfig()
+        if isinstance(env, str):
+            overrides["env"] = env
+        config = replace(config, **overrides) if overrides else config
+        torch.manual_seed(config.seed)  # the critic's (and the collection's) draws
+        if isinstance(env, EnvBase):
+            self.env = env
+        else:
+            self.env = make_env(
+                config.env,
+                num_envs=config.num_envs,
+                device=config.device,
+                seed=config.seed,
+                **config.env_kwargs,
+            )
+        if len(self.env.batch_size) != 1:
+            raise InvalidInputError(
+                f"the env must be batched with batch_size [num_envs], got {tuple(self.env.batch_size)}"
+            )
+        spec = self.env.action_spec
+        continuous = not hasattr(spec.space, "n")
+        n_out = int(spec.shape[-1]) if continuous else int(spec.space.n)
+        config = config.with_k(n_out, continuous)
+        if config.normalize_obs is None:  # PPO's MuJoCo practice; frozen into the file
+            mujoco = isinstance(env, str) and env_family(config.env) == "mujoco"
+            config = replace(config, normalize_obs=mujoco)
+        self.config = config
+        obs_shape = tuple(self.env.observation_spec["observation"].shape[1:])
+        self.dataset = DistilledDataset(
+            k=config.k,
+            obs_shape=obs_shape,
+            out_features=n_out,
+            continuous=continuous,
+            normalize_obs=config.normalize_obs,
+            encoder_layers=config.encoder_layers,
+            meta={
+                "env_id": config.env,
+                "env_kwargs": dict(config.env_kwargs),
+                "preprocessing": list(getattr(self.env, "preprocessing", [])),
+                "preset": config.preset,
+                "inner_steps": config.inner_steps,
+            },
+            generator=torch.Generator().manual_seed(config.seed),
+        ).to(config.device)
+        self.learners = self.dataset.learners()
+        self.init_generator = torch.Generator().manual_seed(config.seed + 1)
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed + 2)
+
+        # π^0 for collection: the learner architecture holding θ^1 (detached) each meta-epoch.
+        self.policy_net = self.learners.build().to(config.device)
+        self.head = self.dataset.trainable(self.policy_net)  # what the inner step trains
+        wrap = (lambda net: NormalizedInput(net, self.dataset)) if config.normalize_obs else None
+        self.actor = make_actor(
+            _Encoded(self.head, self.dataset) if wrap is None else wrap(_Encoded(self.head, self.dataset)),
+            log_std=self.dataset.log_std,
+        )
+        self.critic = make_critic(obs_shape, wrap=wrap).to(config.device)
+        self.loss = PPMOLoss(
+            self.head,
+            self.dataset,
+            self.critic,
+            clip_epsilon=config.clip_epsilon,
+            entropy_coeff=config.entropy_coeff,
+            inner_steps=config.inner_steps,
+        )
+        self.loss.make_value_estimator(ValueEstimators.GAE, gamma=config.gamma, lmbda=config.gae_lambda)
+        self.dataset_optim = torch.optim.Adam(self.dataset.parameters(), lr=config.distiller_lr, eps=1e-5)
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+        self.meta_epoch = 0
+        self.frames = 0
+        self.consecutive_divergences = 0
+        self._running_return = torch.zeros(self.env.batch_size[0], dtype=torch.float64)
+        self._collector: Collector | None = None
+        self._paused_rollout: dict | None = None  # where the next collector continues from
+
+    # -- one meta-epoch ---------------------------------------------------------------------------
+    def sample_initialisation(self) -> Params:
+        """θ⁰ for the next meta-epoch: a fresh learner from Λ (its trainable part)."""
+        learner = self.learners.sample(self.init_generator).to(self.config.device)
+        return head_params(learner, self.config.encoder_layers)
+
+    def collect(self, theta0: Params | None = None) -> Rollout:
+        """Sample θ⁰ (unless given), act with its one-step learner θ¹, estimate advantages."""
+        theta0 = self.sample_initialisation() if theta0 is None else theta0
+        with torch.no_grad():
+            theta1 = self.loss.adapted_params(theta0)
+            for name, p in self.head.named_parameters():
+                p.copy_(theta1[name])
+        started = time.perf_counter()
+        td = next(self._rollouts())
+        with torch.no_grad():
+            self.loss.value_estimator(td)
+        returns = self._episode_returns(td)
+        self.frames += td.numel()
+        return Rollout(td, theta0, returns, time.perf_counter() - started)
+
+    def update(self, rollout: Rollout) -> dict:
+        """PPO epochs on the rollout through the inner step; a non-finite loss or gradient rolls
+        the dataset, critic and optimisers back and halves both Adam lrs. Returns the metrics."""
+        cfg = self.config
+        started = time.perf_counter()
+        flat = rollout.data.reshape(-1)
+        n = flat.shape[0]
+        sums = dict.fromkeys(DIAGNOSTICS, 0.0)
+        updates = 0
+        good = self._learning_state()
+        diverged = False
+        for _ in range(cfg.policy_epochs):
+            perm = torch.randperm(n, generator=self.shuffle_generator).to(cfg.device)
+            for start in range(0, n, cfg.minibatch_size):
+                out = self.loss(flat[perm[start : start + cfg.minibatch_size]], rollout.theta0)
+                total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
+                diverged = not torch.isfinite(total)
+                if not diverged:
+                    self.dataset_optim.zero_grad(set_to_none=True)
+                    self.critic_optim.zero_grad(set_to_none=True)
+                    total.backward()
+                    norms = [
+                        nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+                        for module in (self.dataset, self.critic)
+                    ]
+                    diverged = not all(torch.isfinite(norm) for norm in norms)
+                if diverged:
+                    self._roll_back(good)
+                    break
+                self.dataset_optim.step()
+                self.critic_optim.step()
+                updates += 1
+                for key in sums:
+                    sums[key] += float(out[key].detach())
+            if diverged:
+                break
+        if self.dataset.normalize_obs and not diverged:  # next meta-epoch's statistics
+            update_running(
+                self.dataset.obs_mean,
+                self.dataset.obs_var,
+                self.dataset.obs_count,
+                rollout.data.get("observation"),
+            )
+        self.consecutive_divergences = self.consecutive_divergences + 1 if diverged else 0
+        if self.consecutive_divergences >= cfg.max_divergences:
+            lrs = [optim.param_groups[0]["lr"] for optim in (self.dataset_optim, self.critic_optim)]
+            raise DivergenceError(
+                f"non-finite loss or gradient in {self.consecutive_divergences} consecutive meta-epochs "
+                f"even after halving the Adam lrs to {lrs[0]:.3g} (distiller) and {lrs[1]:.3g} (critic); "
+                f"stopped at the last good state (meta-epoch {self.meta_epoch})"
+            )
+        self.meta_epoch += 1
+        returns = rollout.episode_returns
+        metrics = {f"train/{k}": v / max(updates, 1) for k, v in sums.items()}
+        metrics.update(
+            {
+                "meta_epoch": self.meta_epoch,
+                "time/frames": self.frames,
+                "time/rollout_seconds": rollout.seconds,  # collect + GAE
+                "time/update_seconds": time.perf_counter() - started,  # the policy epochs
+                "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
+                "train/episodes": len(returns),
+                "train/inner_lr": float(self.dataset.inner_lr.detach()),
+                "train/diverged": int(diverged),
+            }
+        )
+        return metrics
+
+    def step(self) -> dict:
+        """One meta-epoch: ``update(collect())``."""
+        return self.update(self.collect())
+
+    def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
+        """``[n_learners, episodes]`` returns of fresh learners fitted on the current dataset
+        (sampled actions, a forked RNG: evaluating never shifts the training's random stream)."""
+        return evaluate_dataset(
+            self.dataset,
+            env_id=self.config.env,
+            env_kwargs=self.config.env_kwargs,
+            n_learners=n_learners,
+            episodes=episodes,
+            seed=seed,
+            inner_steps=self.config.inner_steps,
+            device=self.config.device,
+        )
+
+    # -- rollouts ---------------------------------------------------------------------------------
+    def _rollouts(self):
+        if self._collector is None:
+            self._collector = Collector(
+                self.env,
+                self.actor,
+                frames_per_batch=self.config.num_envs * self.config.steps_per_env,
+                total_frames=-1,
+                device=self.config.device,
+                auto_register_policy_transforms=False,
+            )
+            if self._paused_rollout is not None:
+                self._restore_rollout(self._paused_rollout)
+                self._paused_rollout = None
+            self._iterator = iter(self._collector)
+        return self._iterator
+
+    def close(self) -> None:
+        """Stop the collector, remembering where the rollout stands (a later collect continues)."""
+        if self._collector is not None:
+            self._paused_rollout = self._rollout_state()
+            self._collector.shutdown()
+            self._collector = None
+
+    def _episode_returns(self, td) -> list[float]:
+        """Returns of the episodes that ended inside this rollout ([num_envs, T] td), vectorised:
+        running sums carried across rollouts, differenced between an env's successive ends."""
+        reward = td.get(("next", "reward")).reshape(td.shape[0], td.shape[1]).to("cpu", torch.float64)
+        done = td.get(("next", "done")).reshape(td.shape[0], td.shape[1]).cpu()
+        cumulative = self._running_return[:, None] + reward.cumsum(1)
+        rows, cols = done.nonzero(as_tuple=True)  # row-major: each env's ends in time order
+        at_end = cumulative[rows, cols]
+        same_env = torch.zeros_like(rows, dtype=torch.bool)
+        same_env[1:] = rows[1:] == rows[:-1]
+        before = torch.zeros_like(at_end)
+        before[1:] = torch.where(same_env[1:], at_end[:-1], 0.0)
+        self._running_return = cumulative[:, -1].clone()
+        last = torch.ones_like(same_env)
+        last[:-1] = rows[1:] != rows[:-1]
+        self._running_return[rows[last]] -= at_end[last]
+        return (at_end - before).tolist()
+
+    def _rollout_state(self) -> dict:
+        """Where the rollout stands: episode bookkeeping and, for the batched ND cart-pole, the
+        collector's carried TensorDict and the physics state, so a resumed run steps on exactly."""
+        if self._collector is None:
+            return self._paused_rollout or {"running_return": self._running_return.clone()}
+        state = {"running_return": self._running_return.clone()}
+        if isinstance(self.env, BatchedNDCartPole):
+            state.update(
+                carrier=self._collector._carrier.to_dict(),
+                physics=self.env.state.clone(),
+                step_count=self.env.step_count.clone(),
+                env_rng=self.env._generator.get_state(),
+            )
+        return state
+
+    def _restore_rollout(self, state: dict) -> None:
+        self._running_return = state["running_return"].clone()
+        if "carrier" in state and isinstance(self.env, BatchedNDCartPole):
+            carrier = TensorDict(state["carrier"], batch_size=self.env.batch_size, device=self.env.device)
+            self._collector._carrier = carrier
+            self.env.state.copy_(state["physics"])
+            self.env.step_count.copy_(state["step_count"])
+            self.env._generator.set_state(state["env_rng"])
+
+    # -- divergence -------------------------------------------------------------------------------
+    def _learning_state(self) -> dict:
+        """What a diverged step rolls back: dataset (X, Y, inner lr), critic, both optimisers."""
+        modules = {"dataset": self.dataset, "critic": self.critic}
+        modules.update(dataset_optim=self.dataset_optim, critic_optim=self.critic_optim)
+        return {name: copy.deepcopy(m.state_dict()) for name, m in modules.items()}
+
+    def _roll_back(self, good: dict) -> None:
+        """Restore the last good state and halve both Adam step sizes (a non-finite step was seen)."""
+        self.dataset.load_state_dict(good["dataset"])
+        self.critic.load_state_dict(good["critic"])
+        self.dataset_optim.load_state_dict(good["dataset_optim"])
+        self.critic_optim.load_state_dict(good["critic_optim"])
+        for optim in (self.dataset_optim, self.critic_optim):
+            for group in optim.param_groups:
+                group["lr"] /= 2
+        log.warning(
+            "meta-epoch %d: non-finite loss or gradient; rolled back to the last good state and halved the "
+            "Adam lrs (distiller %.3g, critic %.3g)",
+            self.meta_epoch + 1,
+            self.dataset_optim.param_groups[0]["lr"],
+            self.critic_optim.param_groups[0]["lr"],
+        )
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything that decides what is learned next: tensors, optimisers, every RNG, the
+        rollout's position. Plain tensors and primitives (``torch.load(weights_only=True)``)."""
+        return {
+            "meta_epoch": self.meta_epoch,
+            "frames": self.frames,
+            "consecutive_divergences": self.consecutive_divergences,
+            "dataset": self.dataset.state_dict(),
+            "critic": self.critic.state_dict(),
+            "dataset_optim": self.dataset_optim.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
+            "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
+            "torch_rng": torch.get_rng_state(),
+            "rollout": self._rollout_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dataset.load_state_dict(state["dataset"])
+        self.critic.load_state_dict(state["critic"])
+        self.dataset_optim.load_state_dict(state["dataset_optim"])
+        self.critic_optim.load_state_dict(state["critic_optim"])
+        self.init_generator.set_state(state["generators"][0])
+        self.shuffle_generator.set_state(state["generators"][1])
+        torch.set_rng_state(state["torch_rng"])
+        if self._collector is not None:
+            self._collector.shutdown()
+            self._collector = None
+        self._paused_rollout = state["rollout"]
+        self._running_return = state["rollout"]["running_return"].clone()
+        self.meta_epoch, self.frames = state["meta_epoch"], state["frames"]
+        self.consecutive_divergences = state["consecutive_divergences"]
+
+
+class _Encoded(nn.Module):
+    """``head(dataset.encode(obs))``: the acting learner when the encoder is the dataset's."""
+
+    def __init__(self, head: nn.Module, dataset: DistilledDataset):
+        super().__init__()
+        self.head = head
+        self.__dict__["dataset"] = dataset
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dataset.encode(obs))
+
+
+__all__ = ["PPMO", "Rollout"]

@@ -1,0 +1,136 @@
+"""What a run leaves for ``taskdistill report`` and for readers: the ``eval.json`` record, the
+``summary.json`` facts (with the volatile ones: versions, commit, threads) and the epoch-bounded
+command that reproduces a run's tensors whatever the machine's speed."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from taskdistill_rl.io import write_json
+
+PERCENTILES = {"p01": 0.01, "p05": 0.05, "median": 0.5}
+
+
+def results_entry(returns, *, n_learners: int = 1, episodes: int | None = None) -> dict[str, Any]:
+    """The per-distribution block of ``eval.json``: mean/std over all episodes, ``learner_std``
+    over per-learner means (the paper's ±), percentiles of the per-learner means (the failing
+    tail a mean hides) and the per-learner means themselves."""
+    import torch
+
+    returns = torch.as_tensor(returns, dtype=torch.float64).reshape(n_learners, -1)
+    flat = returns.reshape(-1)
+    per_learner = returns.mean(1)
+    entry: dict[str, Any] = {
+        "mean": float(flat.mean()),
+        "std": float(flat.std(unbiased=False)),
+        "learner_std": float(per_learner.std(unbiased=False)),
+        "n_learners": n_learners,
+        "episodes": int(returns.shape[1] if episodes is None else episodes),
+    }
+    for name, q in PERCENTILES.items():
+        entry[name] = float(torch.quantile(per_learner, q))
+    entry["learner_means"] = per_learner.tolist()
+    return entry
+
+
+def evaluation_record(
+    *, env_id: str, env_kwargs: dict, k: int | None, seed: int, deterministic: bool, results: dict
+) -> dict:
+    """An ``eval.json``: which env, which file size, which seed and action rule, the results."""
+    return {
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "k": k,
+        "seed": seed,
+        "action_rule": "deterministic" if deterministic else "sample",
+        "results": results,
+    }
+
+
+def run_metadata() -> dict:
+    """Volatile facts for summary.json and config.toml (never in the .pt): library versions,
+    git commit, torch threads."""
+    import gymnasium
+    import tensordict
+    import torch
+    import torchrl
+
+    from taskdistill_rl import __version__
+
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "taskdistill_rl": __version__,
+        "torch": torch.__version__,
+        "torchrl": torchrl.__version__,
+        "tensordict": tensordict.__version__,
+        "gymnasium": gymnasium.__version__,
+        "git_commit": commit,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+# DistillConfig fields that `taskdistill distill` has a flag for, and the flag.
+_DISTILL_FLAGS = {
+    "k": "--k",
+    "preset": "--preset",
+    "seed": "--seed",
+    "num_envs": "--num-envs",
+    "encoder_layers": "--encoder-layers",
+    "inner_steps": "--inner-steps",
+    "target_return": "--target-return",
+    "final_learners": "--final-learners",
+    "final_episodes": "--final-episodes",
+}
+
+
+def distill_command(config, meta_epochs: int, out: str = "OUT") -> str:
+    """The ``taskdistill distill`` command that reproduces a run's tensors: the same learning
+    options and ``--epochs`` = the meta-epochs it reached (a time budget reaches a different
+    number on every machine). Options without a flag that differ from the defaults are listed
+    after ``#``."""
+    from taskdistill_rl.config import DistillConfig
+
+    default = DistillConfig(preset=config.preset)
+    args = ["taskdistill", "distill", "--env", config.env]
+    for key, value in config.env_kwargs.items():
+        args += ["--env-kwargs", f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"]
+    for name, flag in _DISTILL_FLAGS.items():
+        value = getattr(config, name)
+        if value is not None and (name in ("k", "seed") or value != getattr(default, name)):
+            args += [flag, str(value)]
+    if config.normalize_obs is not None:
+        args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")
+    args += ["--epochs", str(meta_epochs), "--out", out]
+    skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget", "device"}
+    skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
+    other = {
+        f.name: getattr(config, f.name)
+        for f in fields(config)
+        if f.name not in skip and getattr(config, f.name) != getattr(default, f.name)
+    }
+    command = shlex.join(args)
+    return command + (f"  # and {other}" if other else "")
+
+
+def write_summary(out_dir: str | Path, summary: dict) -> Path:
+    """``OUT/summary.json``: the run's facts plus :func:`run_metadata`."""
+    return write_json(Path(out_dir) / "summary.json", {**summary, "versions": run_metadata()})
+
+
+__all__ = ["distill_command", "evaluation_record", "results_entry", "run_metadata", "write_summary"]

@@ -1,0 +1,128 @@
+"""``RunLoop``: drives an algorithm meta-epoch by meta-epoch; everything else is a callback.
+
+The loop owns the run's wall clock and its checkpoint file. Checkpoints hold the algorithm's
+state, the wall time so far and the state of every callback that has one, as plain tensors and
+primitives (``torch.load(weights_only=True)`` reads them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from taskdistill_rl.callbacks import Callback
+from taskdistill_rl.errors import CheckpointError
+from taskdistill_rl.io import atomic_write
+
+CHECKPOINT_LAYOUT = 2  # 1: the single-class Distiller's checkpoints (no "layout" key)
+
+
+class RunLoop:
+    """Run ``algo`` (a :class:`taskdistill_rl.ppmo.PPMO`, or anything with ``step``, ``close``,
+    ``meta_epoch``, ``config``, ``state_dict`` and ``load_state_dict``) under ``callbacks``.
+
+    Keyword Args:
+        checkpoint_path: where :meth:`save_checkpoint` writes (None: nowhere).
+
+    Examples:
+        >>> from taskdistill_rl.callbacks import StopAfterEpochs
+        >>> from taskdistill_rl.ppmo import PPMO
+        >>> loop = RunLoop(PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8), [StopAfterEpochs(2)])
+        >>> loop.run().algo.meta_epoch
+        2
+    """
+
+    def __init__(
+        self, algo, callbacks: Iterable[Callback] = (), *, checkpoint_path: str | Path | None = None
+    ):
+        self.algo = algo
+        self.callbacks = list(callbacks)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self._wall_before = 0.0
+        self._started: float | None = None
+        self._pending_states: dict[str, dict] = {}  # callback states from a checkpoint, by key
+
+    @property
+    def wall_seconds(self) -> float:
+        """Training wall time of this run, resumed runs' time included."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self._wall_before + running
+
+    def run(self) -> RunLoop:
+        """Meta-epochs until a callback says stop. Callbacks run in list order; after one returns
+        ``False`` the rest are skipped for that meta-epoch. ``on_training_end`` always runs."""
+        for callback in self.callbacks:
+            if callback.state_key in self._pending_states:
+                callback.load_state_dict(self._pending_states.pop(callback.state_key))
+        self._started = time.perf_counter()
+        started = []
+        try:
+            for callback in self.callbacks:
+                callback.on_training_start(self)
+                started.append(callback)
+            while all(cb.on_meta_epoch_start(self) is not False for cb in self.callbacks):
+                metrics = self.algo.step()
+                if any(cb.on_meta_epoch_end(self, metrics) is False for cb in self.callbacks):
+                    break
+        finally:
+            self._wall_before, self._started = self.wall_seconds, None
+            self.algo.close()
+            for callback in started:
+                callback.on_training_end(self)
+        return self
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        states = {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}
+        return {
+            "layout": CHECKPOINT_LAYOUT,
+            "config_hash": self.algo.config.learning_hash(),
+            "meta_epoch": self.algo.meta_epoch,
+            "wall_seconds": self.wall_seconds,
+            "algo": self.algo.state_dict(),
+            "callbacks": {**self._pending_states, **states},
+        }
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise ValueError("no checkpoint path: give one, or construct the loop with checkpoint_path")
+        state = self.state_dict()
+        return atomic_write(path, lambda f: torch.save(state, f))
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        """Resume from a checkpoint; refuses one of another config or an older layout."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None or not path.is_file():
+            raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
+        try:
+            state = torch.load(path, weights_only=True, map_location=self.algo.config.device)
+        except Exception as err:
+            raise CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from err
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: unreadable checkpoint (not a dict)")
+        layout = state.get("layout", 1)
+        if layout != CHECKPOINT_LAYOUT:
+            raise CheckpointError(
+                f"{path} is a checkpoint of layout {layout}, written by "
+                f"{'an older' if layout < CHECKPOINT_LAYOUT else 'a newer'} taskdistill_rl; this one "
+                f"resumes layout {CHECKPOINT_LAYOUT} only: start a new --out (the distilled.pt beside it "
+                "still loads)"
+            )
+        if state.get("config_hash") != self.algo.config.learning_hash():
+            raise CheckpointError(
+                f"{path} was written with a different config (hash {state.get('config_hash')} != "
+                f"{self.algo.config.learning_hash()}); resume with the same options or start a new --out"
+            )
+        self.algo.load_state_dict(state["algo"])
+        self._wall_before = state["wall_seconds"]
+        self._pending_states = dict(state["callbacks"])
+        for callback in self.callbacks:
+            if callback.state_key in self._pending_states:
+                callback.load_state_dict(self._pending_states.pop(callback.state_key))
+
+
+__all__ = ["CHECKPOINT_LAYOUT", "RunLoop"]
