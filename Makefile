@@ -33,7 +33,7 @@ demo: $(VENV)/.core
 ## Tests (pytest exits non-zero, 5, when it collects nothing: make fails then too) and the docs build.
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest --durations=15
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d $$(mktemp -d)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d $$(mktemp -d)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff format --check taskdistill_rl tests benchmarks examples

@@ -21,10 +21,14 @@ import time
 
 import torch
 from torch import nn
-from torchrl.objectives import ClipPPOLoss
+from torchrl.collectors import Collector
+from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
+from taskdistill_rl.actors import make_actor, make_critic
 from taskdistill_rl.baselines.sb3_ppo import train_ppo
 from taskdistill_rl.distill import Distiller
+from taskdistill_rl.envs import make_env
+from taskdistill_rl.ppmo import PPMO
 
 TARGET = 475.0
 
@@ -34,8 +38,9 @@ def ppmo_seconds_to_target(seed: int, cap: float) -> tuple[float, int, float]:
     d = Distiller("NDCartPole-v0", k=2, seed=seed, quiet=True)
     d.train(target_return=TARGET, time_budget=cap)
     seconds = time.perf_counter() - start
-    reached = d.last_eval is not None and d.last_eval >= TARGET
-    return (seconds if reached else float("inf")), d.frames, d.last_eval
+    last = d.periodic_evaluation.last
+    reached = last is not None and last >= TARGET
+    return (seconds if reached else float("inf")), d.algo.frames, last
 
 
 def ppo_seconds_to_target(seed: int, cap_steps: int) -> tuple[float, int, float]:
@@ -44,49 +49,61 @@ def ppo_seconds_to_target(seed: int, cap_steps: int) -> tuple[float, int, float]
     return seconds, result.final["timesteps"], result.final["eval_mean"]
 
 
-def plain_ppo_epoch(d: Distiller, loss: ClipPPOLoss, optim: torch.optim.Optimizer) -> dict:
-    """One rollout + policy epochs of plain PPO, with the same parts timed as PPMO's metrics."""
-    cfg = d.config
-    started = time.perf_counter()
-    td = d._collect()
-    with torch.no_grad():
-        d.gae(td)
-    collected = time.perf_counter()
-    flat = td.reshape(-1)
-    n = flat.shape[0]
-    params = list(loss.parameters())
-    for _ in range(cfg.policy_epochs):
-        perm = torch.randperm(n)
-        for start in range(0, n, cfg.minibatch_size):
-            out = loss(flat[perm[start : start + cfg.minibatch_size]])
-            total = out["loss_objective"] + out["loss_critic"]
-            optim.zero_grad(set_to_none=True)
-            total.backward()
-            nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optim.step()
-    return {
-        "time/rollout_seconds": collected - started,
-        "time/update_seconds": time.perf_counter() - collected,
-    }
+class PlainPPO:
+    """Plain PPO on the same env, learner, actor and critic factories and frames as PPMO:
+    TorchRL's ``ClipPPOLoss`` training one Λ learner directly."""
+
+    def __init__(self, algo: PPMO):
+        cfg = self.config = algo.config
+        env = make_env(cfg.env, num_envs=cfg.num_envs, seed=cfg.seed, **cfg.env_kwargs)
+        net = algo.learners.sample(torch.Generator().manual_seed(cfg.seed))
+        actor = make_actor(net)
+        critic = make_critic(algo.dataset.obs_shape)
+        self.loss = ClipPPOLoss(
+            actor,
+            critic,
+            clip_epsilon=cfg.clip_epsilon,
+            entropy_bonus=False,
+            normalize_advantage=True,
+            loss_critic_type="l2",
+        )
+        self.loss.make_value_estimator(ValueEstimators.GAE, gamma=cfg.gamma, lmbda=cfg.gae_lambda)
+        self.optim = torch.optim.Adam(self.loss.parameters(), lr=cfg.distiller_lr, eps=1e-5)
+        frames = cfg.num_envs * cfg.steps_per_env
+        self.rollouts = iter(Collector(env, actor, frames_per_batch=frames, total_frames=-1))
+
+    def step(self) -> dict:
+        """One rollout + policy epochs, with the same parts timed as PPMO's metrics."""
+        cfg = self.config
+        started = time.perf_counter()
+        td = next(self.rollouts)
+        with torch.no_grad():
+            self.loss.value_estimator(td)
+        collected = time.perf_counter()
+        flat = td.reshape(-1)
+        n = flat.shape[0]
+        params = list(self.loss.parameters())
+        for _ in range(cfg.policy_epochs):
+            perm = torch.randperm(n)
+            for start in range(0, n, cfg.minibatch_size):
+                out = self.loss(flat[perm[start : start + cfg.minibatch_size]])
+                total = out["loss_objective"] + out["loss_critic"]
+                self.optim.zero_grad(set_to_none=True)
+                total.backward()
+                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                self.optim.step()
+        return {
+            "time/rollout_seconds": collected - started,
+            "time/update_seconds": time.perf_counter() - collected,
+        }
 
 
 def cost_ratios(epochs: int, warmup: int = 3) -> dict:
     """Median seconds per (meta-)epoch, whole call and by part; the two sides alternate so that
     both see the same machine load."""
-    ppmo = Distiller("NDCartPole-v0", k=2, seed=0, quiet=True)
-    base = Distiller("NDCartPole-v0", k=2, seed=0, quiet=True)
-    with torch.no_grad():
-        base.policy_net.load_state_dict(base.learners.sample(torch.Generator().manual_seed(0)).state_dict())
-    loss = ClipPPOLoss(
-        base.actor,
-        base.critic,
-        clip_epsilon=base.config.clip_epsilon,
-        entropy_bonus=False,
-        normalize_advantage=True,
-        loss_critic_type="l2",
-    )
-    optim = torch.optim.Adam(loss.parameters(), lr=base.config.distiller_lr, eps=1e-5)
-    steps = {"ppmo": ppmo.meta_epoch_step, "ppo": lambda: plain_ppo_epoch(base, loss, optim)}
+    ppmo = PPMO("NDCartPole-v0", k=2, seed=0)
+    base = PlainPPO(ppmo)
+    steps = {"ppmo": ppmo.step, "ppo": base.step}
     times: dict[str, list[float]] = {
         f"{side}_{part}": [] for side in steps for part in ("all", "rollout", "update")
     }
@@ -98,8 +115,9 @@ def cost_ratios(epochs: int, warmup: int = 3) -> dict:
                 times[f"{side}_all"].append(time.perf_counter() - started)
                 times[f"{side}_rollout"].append(parts["time/rollout_seconds"])
                 times[f"{side}_update"].append(parts["time/update_seconds"])
+    ppmo.close()
     result = {key: statistics.median(values) for key, values in times.items()}
-    result["frames"] = base.config.num_envs * base.config.steps_per_env
+    result["frames"] = ppmo.config.num_envs * ppmo.config.steps_per_env
     return result
 
 

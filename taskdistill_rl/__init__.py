@@ -7,9 +7,7 @@ torch, torchrl or tensordict (issue 12).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from taskdistill_rl._lazy import lazy_exports
 from taskdistill_rl.envs.registration import register_envs
 
 __version__ = "0.1.0"
@@ -55,17 +53,6 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 register_envs()

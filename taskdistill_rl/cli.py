@@ -546,13 +546,14 @@ def kmin(
             epochs=epochs,
             time_budget=time_budget,
             seed=seed,
+            final_learners=n_learners,
+            final_episodes=episodes,
         )
         distiller = Distiller(env, config=cfg, out_dir=run_dir, quiet=quiet)
-        distiller.train()
-        returns = distiller.evaluate(n_learners=n_learners, episodes=episodes, seed=seed + 10_000)
+        distiller.train()  # its final evaluation (seed + 10,000) is this k's row
         n_actions = distiller.dataset.out_features
         results[value] = {
-            **results_entry(returns, n_learners=n_learners),
+            **distiller.evaluation["results"]["lambda"],
             "k": value,
             "meta_epochs": distiller.meta_epoch,
             "wall_seconds": distiller.wall_seconds,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from torchrl.envs import EnvBase
+
 from taskdistill_rl.callbacks import (
     Callback,
     CheckpointEvery,
@@ -89,7 +91,7 @@ class Distiller:
 
     def __init__(
         self,
-        env=None,
+        env: str | EnvBase | None = None,
         *,
         config: DistillConfig | None = None,
         out_dir: str | Path | None = None,

@@ -10,8 +10,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.envs.factory import describe_preprocessing
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
@@ -71,7 +73,7 @@ def _group_indices(keys: list) -> list[list[int]]:
 
 def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
     """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
-    X, Y, lr = ds.observation.detach(), ds.label.detach(), ds.inner_lr.detach()
+    X, Y, lr = ds.encode(ds.observation).detach(), ds.label.detach(), ds.inner_lr.detach()
     layers = mlp_layers(skeleton) if X.dim() == 2 else None
     if layers is not None:
         return mlp_population_step_(layers, params, X, Y, float(lr), steps=steps)
@@ -87,9 +89,10 @@ def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: in
         raise InvalidInputError("fit_population needs at least one learner")
     groups = []
     for members in _group_indices([_architecture(module) for module in learners]):
-        params, _ = stack_module_state([learners[i] for i in members])
+        heads = [ds.trainable(learners[i]) for i in members]
+        params, _ = stack_module_state(heads)
         params = {name: p.detach() for name, p in params.items()}
-        skeleton = copy.deepcopy(learners[members[0]]).to("meta")
+        skeleton = copy.deepcopy(heads[0]).to("meta")
         groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
     return Population(groups, len(learners))
 
@@ -112,8 +115,9 @@ def sample_population(
     for members in _group_indices([arch.hidden for arch in archs]):
         arch = archs[members[0]]
         with torch.device("meta"):
-            skeleton = arch.build()
+            skeleton = ds.trainable(arch.build())
         params = arch.sample_stacked(len(members), generator)
+        params = {name: params[name] for name, _ in skeleton.named_parameters()}  # the head's
         groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
     return Population(groups, n)
 
@@ -124,7 +128,8 @@ def distribution_for(ds: DistilledDataset, name: str) -> LearnerDistribution:
     spec = ds.learner_spec
     if name == spec["name"]:
         return ds.learners()
-    kwargs = {"in_features": spec["kwargs"]["in_features"], "out_features": spec["kwargs"]["out_features"]}
+    own = ds.learners()
+    kwargs = {"obs_shape": own.obs_shape, "out_features": own.out_features}
     if name in ("ortho-std1", "xavier", "xavier-std1") and "hidden" in spec["kwargs"]:
         kwargs["hidden"] = tuple(spec["kwargs"]["hidden"])
     return make_learners(name, **kwargs)
@@ -195,6 +200,13 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
             f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
             f"{obs_spec} of {env_id} {env_kwargs}"
         )
+    recorded = ds.meta.get("preprocessing")  # files before format 2 record none
+    if recorded is not None and recorded != describe_preprocessing(env):
+        raise InvalidInputError(
+            f"the file was distilled through the preprocessing {recorded}, but {env_id} {env_kwargs} is "
+            f"built with {describe_preprocessing(env)} here: evaluate it with the taskdistill_rl "
+            "version that wrote it"
+        )
     space = env.action_spec.space
     actions = (
         ("continuous", int(env.action_spec.shape[-1]))
@@ -208,10 +220,9 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
             f"{actions[0]} actions of size {actions[1]}"
         )
     log_std = None if ds.log_std is None else ds.log_std.detach()
-    from taskdistill_rl.objectives.ppmo import action_distribution
 
     def act(obs: torch.Tensor) -> torch.Tensor:
-        obs = ds.normalize(obs)
+        obs = ds.encode(ds.normalize(obs))
         raw = population(obs.reshape(n, episodes, *obs.shape[1:])).reshape(n * episodes, -1)
         if deterministic:
             return raw.argmax(-1) if log_std is None else raw

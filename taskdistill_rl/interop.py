@@ -80,6 +80,11 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
             "fit_sb3 does not support use_sde=True policies (their log_std is state-dependent)"
         )
     _check_spaces(ds, policy.observation_space, policy.action_space, "the SB3 policy")
+    if ds.encoder_layers:
+        raise InvalidInputError(
+            "fit_sb3 cannot fit a file with a meta-learned encoder (encoder_layers > 0): SB3's "
+            "feature extractor would need the file's encoder; use ds.make_policy or to_torchrl_actor"
+        )
     params = [p for name, p in policy.named_parameters() if name.startswith(_SB3_ACTOR_PREFIXES)]
     X = ds.observation.detach().to(policy.device)
     Y = ds.label.detach().to(policy.device)
@@ -129,33 +134,17 @@ def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
 
 
 def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: nn.Module | None = None):
-    """A TorchRL ``ProbabilisticActor`` around a fresh learner (or ``module``) fitted in one step.
+    """A TorchRL ``ProbabilisticActor`` around a fresh learner (or ``module``) fitted in one step,
+    built by the same factory distillation uses (:func:`taskdistill_rl.actors.make_actor`).
 
     Reads ``"observation"``; writes ``"action"`` and ``"action_log_prob"``. Discrete: Categorical
     over the logits (integer actions: make gymnasium envs with ``categorical_action_encoding=True``).
     Continuous: a diagonal Gaussian with the file's log-std.
     """
-    from tensordict.nn import TensorDictModule, TensorDictSequential
-    from torchrl.modules import ProbabilisticActor
-
-    from taskdistill_rl.objectives.ppmo import diagonal_normal
+    from taskdistill_rl.actors import make_actor
     from taskdistill_rl.obs_norm import NormalizedInput
 
     net = ds.fit(module if module is not None else ds.make_learner(seed))
     if ds.obs_norm is not None:
         net = NormalizedInput(net, ds)
-    if not ds.continuous:
-        return ProbabilisticActor(
-            TensorDictModule(net, in_keys=["observation"], out_keys=["logits"]),
-            in_keys=["logits"],
-            distribution_class=torch.distributions.Categorical,
-            return_log_prob=True,
-        )
-    log_std = ds.log_std.detach().clone()
-    scale = TensorDictModule(lambda loc: log_std.exp().expand_as(loc), in_keys=["loc"], out_keys=["scale"])
-    return ProbabilisticActor(
-        TensorDictSequential(TensorDictModule(net, in_keys=["observation"], out_keys=["loc"]), scale),
-        in_keys=["loc", "scale"],
-        distribution_class=diagonal_normal,
-        return_log_prob=True,
-    )
+    return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())

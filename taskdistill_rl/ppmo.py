@@ -25,7 +25,7 @@ from taskdistill_rl.actors import make_actor, make_critic
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import BatchedNDCartPole, make_env
-from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.inner import Params
@@ -114,7 +114,7 @@ class PPMO:
             meta={
                 "env_id": config.env,
                 "env_kwargs": dict(config.env_kwargs),
-                "preprocessing": list(getattr(self.env, "preprocessing", [])),
+                "preprocessing": describe_preprocessing(self.env),
                 "preset": config.preset,
                 "inner_steps": config.inner_steps,
             },

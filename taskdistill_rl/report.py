@@ -1,49 +1,108 @@
 """``taskdistill report``: random vs direct RL vs distilled, distillation ratio and cost curve.
 
-Reads only the ``summary.json`` of each run directory (DESIGN.md contract), groups runs by
-environment, and writes a markdown report plus the paper's Figure-5 cost curve: total wall time
-to obtain N agents by direct RL (N trainings) vs by distillation (one distillation, then one
-SGD step per agent).
+Reads only the ``summary.json`` of each run directory, groups runs by environment and kind, and
+writes a markdown report plus the paper's Figure-5 cost curve: total wall time to obtain N agents
+by direct RL (N trainings) vs by distillation (one distillation, then one SGD step per agent).
+
+Several runs of one kind (seeds) are summarised, never filtered: every cell is the median over
+the runs with their range (min–max) and count, and the ratio and break-even are computed from the
+medians. A break-even is only a fair comparison when both routes give equally good agents, so when
+the distilled median return is below :data:`EQUIVALENT_RETURN` × the RL median, the break-even is
+still printed but flagged with a footnote that gives the return ratio.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskdistill_rl.errors import TaskDistillError
 from taskdistill_rl.io import atomic_write
 
+EQUIVALENT_RETURN = 0.9
+"""Distilled / RL median return below which the two routes' agents are called not equivalent and
+the break-even is flagged (a cheaper but clearly worse agent is not a saving)."""
+
+_SLOTS = {"distill": "distill", "baseline-ppo": "rl", "baseline-random": "random"}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median, range and count of one quantity over the runs of one kind."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @staticmethod
+    def of(values: list[float]) -> Spread | None:
+        """``None`` for no values (no run of that kind, or no run that recorded the quantity)."""
+        if not values:
+            return None
+        return Spread(statistics.median(values), min(values), max(values), len(values))
+
+    def format(self, digits: int = 1, spec: str = "f") -> str:
+        """``"495.3 (479.3–500.0, 3 runs)"``; one run: ``"495.3 (1 run)"``."""
+        median = f"{self.median:.{digits}{spec}}"
+        if self.n == 1:
+            return f"{median} (1 run)"
+        return f"{median} ({self.low:.{digits}{spec}}–{self.high:.{digits}{spec}}, {self.n} runs)"
+
+
+def _mean_return(summary: dict) -> float:
+    return next(iter(summary["evaluation"]["results"].values()))["mean"]
+
 
 @dataclass
 class EnvRuns:
-    """The runs of one environment, by kind (the best distillation / RL run if several)."""
+    """Every run of one environment, by kind: ``distill``, ``rl`` (SB3 PPO) and ``random``."""
 
     label: str
-    distill: dict | None = None
-    rl: dict | None = None
-    random: dict | None = None
+    distill: list[dict] = field(default_factory=list)
+    rl: list[dict] = field(default_factory=list)
+    random: list[dict] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
-    @staticmethod
-    def mean(summary: dict | None) -> float | None:
-        if summary is None:
-            return None
-        return next(iter(summary["evaluation"]["results"].values()))["mean"]
+    def returns(self, kind: str) -> Spread | None:
+        """Mean evaluation return of the runs of ``kind``: median, range, count."""
+        return Spread.of([_mean_return(s) for s in getattr(self, kind)])
+
+    def wall_seconds(self, kind: str) -> Spread | None:
+        return Spread.of([s["wall_seconds"] for s in getattr(self, kind)])
+
+    def fit_seconds(self) -> Spread | None:
+        """Seconds to fit one agent from the distilled file (the runs that measured it)."""
+        return Spread.of(
+            [
+                s["fit_seconds_per_learner"]
+                for s in self.distill
+                if s.get("fit_seconds_per_learner") is not None
+            ]
+        )
 
     def ratio(self) -> float | None:
-        """Distillation ratio (Sucholutsky & Schonlau): distilled return / direct-RL return."""
-        distilled, rl = self.mean(self.distill), self.mean(self.rl)
-        return None if distilled is None or not rl else distilled / rl
+        """Distillation ratio (Sucholutsky & Schonlau) of the medians: distilled / direct-RL return."""
+        distilled, rl = self.returns("distill"), self.returns("rl")
+        return None if distilled is None or rl is None or not rl.median else distilled.median / rl.median
+
+    def equivalent(self) -> bool | None:
+        """Whether distilled agents are as good as RL ones (ratio >= :data:`EQUIVALENT_RETURN`)."""
+        ratio = self.ratio()
+        return None if ratio is None else ratio >= EQUIVALENT_RETURN
 
     def break_even(self) -> float | None:
-        """Agents beyond which distilling once and fitting each agent is cheaper than RL per agent."""
-        if self.distill is None or self.rl is None:
+        """Agents beyond which distilling once and fitting each agent is cheaper than RL per agent,
+        from the median wall times; ``None`` when a kind is missing or RL is never slower."""
+        distill, rl = self.wall_seconds("distill"), self.wall_seconds("rl")
+        if distill is None or rl is None:
             return None
-        per_agent_saving = self.rl["wall_seconds"] - (self.distill.get("fit_seconds_per_learner") or 0.0)
-        return None if per_agent_saving <= 0 else self.distill["wall_seconds"] / per_agent_saving
+        fit = self.fit_seconds()
+        per_agent_saving = rl.median - (fit.median if fit is not None else 0.0)
+        return None if per_agent_saving <= 0 else distill.median / per_agent_saving
 
 
 def env_label(summary: dict) -> str:
@@ -54,7 +113,7 @@ def env_label(summary: dict) -> str:
 
 
 def collect(run_dirs: list[Path]) -> dict[str, EnvRuns]:
-    """Group the runs' summaries by environment; a missing or unreadable summary is an error."""
+    """Group every run's summary by environment and kind; a missing or unreadable summary is an error."""
     by_env: dict[str, EnvRuns] = {}
     for run in run_dirs:
         path = Path(run) / "summary.json"
@@ -64,16 +123,16 @@ def collect(run_dirs: list[Path]) -> dict[str, EnvRuns]:
             summary = json.loads(path.read_text())
             kind = summary["kind"]
             label = env_label(summary)
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise TaskDistillError(f"{path}: not a taskdistill summary ({err})") from err
+            _mean_return(summary)
+            float(summary["wall_seconds"])
+        except (json.JSONDecodeError, KeyError, TypeError, StopIteration, ValueError) as err:
+            raise TaskDistillError(f"{path}: not a taskdistill summary ({err!r})") from err
+        slot = _SLOTS.get(kind)
+        if slot is None:
+            raise TaskDistillError(f"{path}: unknown run kind {kind!r}; expected one of {', '.join(_SLOTS)}")
         runs = by_env.setdefault(label, EnvRuns(label))
         runs.sources.append(str(run))
-        slot = {"distill": "distill", "baseline-ppo": "rl", "baseline-random": "random"}.get(kind)
-        if slot is None:
-            raise TaskDistillError(f"{path}: unknown run kind {kind!r}")
-        current = getattr(runs, slot)
-        if current is None or EnvRuns.mean(summary) > EnvRuns.mean(current):
-            setattr(runs, slot, summary)
+        getattr(runs, slot).append(summary)
     return by_env
 
 
@@ -81,30 +140,52 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _cell(spread: Spread | None, digits: int = 1, spec: str = "f") -> str:
+    return "—" if spread is None else spread.format(digits, spec)
+
+
 def write_report(run_dirs: list[Path], out: Path) -> Path:
-    """Write ``out`` (markdown) and ``out`` with suffix ``-cost.png`` beside it; returns the PNG path."""
+    """Write ``out`` (markdown) and ``out`` with suffix ``-cost.png`` beside it; returns the PNG path.
+
+    Cells are medians over the runs of each kind with their range and count; ratio and break-even
+    use the medians; a break-even whose distilled median return is below
+    :data:`EQUIVALENT_RETURN` × the RL median is flagged with a footnote.
+    """
     by_env = collect(run_dirs)
     png = out.with_name(out.stem + "-cost.png")
     lines = [
         "# taskdistill report",
         "",
         "Returns are means over sampled-action evaluation episodes (distilled: fresh learners fitted in",
-        "one step). Ratio = distilled / direct RL. Break-even = agents beyond which distilling once is",
-        "cheaper than training each agent with RL.",
+        "one step). Every cell is the median over the runs of that kind for that environment, with",
+        "the range (min–max) and the number of runs in parentheses; no run is dropped. Wall times",
+        "likewise. Ratio = median distilled return / median direct-RL return. Break-even = agents",
+        "beyond which distilling once is cheaper than training each agent with RL, from the median",
+        "wall times. It assumes equally good agents: when the distilled median return is below",
+        f"{EQUIVALENT_RETURN:.0%} of the RL median, the break-even is flagged (†) with a footnote.",
         "",
         "| environment | random | direct RL (PPO) | distilled | ratio | RL wall s | distill wall s "
         "| fit s/agent | break-even agents |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    footnotes = []
     for runs in by_env.values():
-        fit = runs.distill.get("fit_seconds_per_learner") if runs.distill else None
+        break_even = _fmt(runs.break_even())
+        if runs.break_even() is not None and runs.equivalent() is False:
+            break_even += " †"
+            footnotes.append(
+                f"† {runs.label}: distilled return is {runs.ratio():.0%} of RL's (below "
+                f"{EQUIVALENT_RETURN:.0%}): agents are not equivalent, so this break-even compares a "
+                "cheaper but worse agent with the RL one."
+            )
         lines.append(
-            f"| {runs.label} | {_fmt(EnvRuns.mean(runs.random))} | {_fmt(EnvRuns.mean(runs.rl))} "
-            f"| {_fmt(EnvRuns.mean(runs.distill))} | {_fmt(runs.ratio(), 2)} "
-            f"| {_fmt(runs.rl['wall_seconds'] if runs.rl else None)} "
-            f"| {_fmt(runs.distill['wall_seconds'] if runs.distill else None)} "
-            f"| {'—' if fit is None else f'{fit:.2g}'} | {_fmt(runs.break_even())} |"
+            f"| {runs.label} | {_cell(runs.returns('random'))} | {_cell(runs.returns('rl'))} "
+            f"| {_cell(runs.returns('distill'))} | {_fmt(runs.ratio(), 2)} "
+            f"| {_cell(runs.wall_seconds('rl'))} | {_cell(runs.wall_seconds('distill'))} "
+            f"| {_cell(runs.fit_seconds(), 2, 'g')} | {break_even} |"
         )
+    if footnotes:
+        lines += ["", *footnotes]
     lines += [
         "",
         f"![cost curve]({png.name})",
@@ -117,7 +198,8 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
 
 
 def plot_cost_curves(by_env: dict[str, EnvRuns], out: Path) -> None:
-    """Figure 5: total wall time vs number of agents, RL (N × one training) vs distillation."""
+    """Figure 5: total wall time vs number of agents, RL (N × one training) vs distillation,
+    from the median wall times of each kind."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,30 +209,39 @@ def plot_cost_curves(by_env: dict[str, EnvRuns], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     n = np.logspace(0, 6, 200)
     for runs in by_env.values():
-        if runs.distill is None and runs.rl is None:
+        rl, distill = runs.wall_seconds("rl"), runs.wall_seconds("distill")
+        if distill is None and rl is None:
             continue
         color = None
-        if runs.rl is not None:
-            (line,) = ax.plot(n, n * runs.rl["wall_seconds"], "--", label=f"{runs.label}: direct RL")
+        if rl is not None:
+            (line,) = ax.plot(n, n * rl.median, "--", label=f"{runs.label}: direct RL")
             color = line.get_color()
-        if runs.distill is not None:
-            fit = runs.distill.get("fit_seconds_per_learner") or 0.0
+        if distill is not None:
+            fit = runs.fit_seconds()
             ax.plot(
                 n,
-                runs.distill["wall_seconds"] + n * fit,
+                distill.median + n * (fit.median if fit is not None else 0.0),
                 "-",
                 color=color,
                 label=f"{runs.label}: distillation",
             )
         be = runs.break_even()
         if be is not None:
-            ax.plot([be], [be * runs.rl["wall_seconds"]], "o", color=color)
+            marker = "o" if runs.equivalent() else "x"  # x: agents not equivalent (see the report)
+            ax.plot([be], [be * rl.median], marker, color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("agents trained")
-    ax.set_ylabel("total wall time (s)")
+    ax.set_ylabel("total wall time (s), median over runs")
     ax.set_title("Cost of N agents: RL each vs distil once + 1 step each", fontsize=10)
-    ax.text(0.99, 0.02, "dots: break-even", transform=ax.transAxes, ha="right", fontsize=8)
+    ax.text(
+        0.99,
+        0.02,
+        "o: break-even; x: break-even of non-equivalent agents",
+        transform=ax.transAxes,
+        ha="right",
+        fontsize=8,
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))

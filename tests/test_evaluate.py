@@ -2,11 +2,15 @@
 
 import pytest
 import torch
+from torch.distributions import Categorical
 from torch.func import functional_call
 
+from taskdistill_rl import load_distilled
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.envs import make_env
 from taskdistill_rl.evaluate import evaluate_dataset, evaluate_distributions, fit_population
 from taskdistill_rl.learners import make_learners
+from taskdistill_rl.rollouts import episode_returns
 
 
 def _dataset(k=2, obs=4, out=2):
@@ -100,14 +104,65 @@ def test_population_forward_uses_each_learners_own_parameters():
     torch.testing.assert_close(out[2], functional_call(ds.fit(learners[2]), params, (obs[2],)))
 
 
-def test_evaluate_distributions_shapes_and_lambda_equals_evaluate_dataset():
+def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic):
+    """The evaluation protocol written out: Λ's learners drawn from ``seed``, fitted one by one
+    with ``ds.fit``, learner i acting in sub-envs ``i*episodes ... (i+1)*episodes - 1`` of one
+    batched env seeded with ``seed``, sampled actions drawn from torch's generator seeded with
+    ``seed``."""
+    dist = ds.learners()
+    stacked = dist.sample_stacked(n_learners, torch.Generator().manual_seed(seed))
+    fitted = []
+    for i in range(n_learners):
+        net = dist.build()
+        net.load_state_dict({name: p[i] for name, p in stacked.items()})
+        fitted.append(ds.fit(net))
+    env = make_env(
+        ds.meta["env_id"], num_envs=n_learners * episodes, seed=seed, **ds.meta.get("env_kwargs", {})
+    )
+
+    def act(obs):
+        logits = torch.cat([net(obs[i * episodes : (i + 1) * episodes]) for i, net in enumerate(fitted)])
+        return logits.argmax(-1) if deterministic else Categorical(logits=logits).sample()
+
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        return episode_returns(env, act).reshape(n_learners, episodes)
+
+
+@pytest.mark.parametrize(
+    ("file", "deterministic"),
+    [("untrained", True), ("untrained", False), ("zoo:ndcartpole-1d", True), ("zoo:ndcartpole-1d", False)],
+    ids=["untrained-argmax", "untrained-sampled", "zoo-1d-argmax", "zoo-1d-sampled"],
+)
+def test_evaluate_dataset_equals_the_protocol_written_out_by_hand(file, deterministic):
+    """Batched sampling, population fitting and the learner -> sub-env layout equal a plain loop
+    over learners fitted one by one (the untrained file's returns differ per learner, so a
+    shuffled or shared learner would show; the zoo file's are near 500, so a missing step would)."""
+    ds = _dataset() if file == "untrained" else load_distilled(file)
+    kwargs = {"n_learners": 4, "episodes": 3, "seed": 11, "deterministic": deterministic}
+    returns = evaluate_dataset(ds, **kwargs)
+    expected = _hand_evaluation(ds, **kwargs)
+    assert torch.equal(returns, expected), (returns, expected)
+    if file == "untrained" and deterministic:
+        assert len({tuple(r.tolist()) for r in returns}) > 1  # learners really differ
+    if file != "untrained":
+        assert returns.mean() >= 475  # fitted in one step: the step is applied
+
+
+def test_distributions_evaluated_in_chunks_equal_each_evaluated_alone():
+    """``max_envs`` of one distribution's episodes: every distribution gets its own rollout, which
+    must equal evaluating it alone with ``evaluate_dataset(learners=name)``. Argmax actions of the
+    untrained file differ per learner, so evaluating the wrong distribution would show."""
     ds = _dataset()
-    results = evaluate_distributions(ds, ["lambda", "xavier", "random-l"], n_learners=3, episodes=2, seed=5)
-    assert list(results) == ["lambda", "xavier", "random-l"]
-    assert all(r.shape == (3, 2) and (r >= 1).all() for r in results.values())
-    alone = evaluate_dataset(ds, n_learners=3, episodes=2, seed=5)
-    chunked = evaluate_distributions(ds, ["lambda", "xavier"], n_learners=3, episodes=2, seed=5, max_envs=6)
-    assert alone.shape == (3, 2) and chunked["lambda"].shape == (3, 2)
+    names = ["lambda", "xavier", "random-l"]
+    kwargs = {"n_learners": 3, "episodes": 2, "seed": 5, "deterministic": True}
+    chunked = evaluate_distributions(ds, names, max_envs=6, **kwargs)
+    assert list(chunked) == names
+    for name in names:
+        assert torch.equal(chunked[name], evaluate_dataset(ds, learners=name, **kwargs)), name
+    assert len({tuple(r.reshape(-1).tolist()) for r in chunked.values()}) == 3
+    table = evaluate_distributions(ds, names, **kwargs)  # one rollout of all three
+    assert list(table) == names and all(r.shape == (3, 2) for r in table.values())
 
 
 def test_bad_requests_are_refused():

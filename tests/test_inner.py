@@ -71,8 +71,10 @@ def test_meta_gradient_matches_finite_differences():
 def test_learner_parameters_are_untouched():
     net, params, X, Y = _tiny()
     snapshot = {n: p.detach().clone() for n, p in net.named_parameters()}
-    inner_step(net, params, X, Y, torch.tensor(1.0))
+    new = inner_step(net, params, X, Y, torch.tensor(1.0))
     assert all(torch.equal(p, snapshot[n]) for n, p in net.named_parameters())
+    assert all(torch.equal(params[n], snapshot[n]) for n in params)  # nor the θ0 passed in
+    assert all(not torch.equal(new[n], snapshot[n]) for n in params)  # while θ1 moved
     assert isinstance(net, nn.Sequential)
 
 

@@ -26,6 +26,8 @@ def test_tiny_hopper_run_writes_a_file_with_log_std_and_normalisation(hopper):
     assert ds.obs_norm is not None and ds.obs_norm["mean"].shape == (11,)
     assert not torch.equal(ds.obs_norm["var"], torch.ones(11))  # updated from 2 x 64 observed frames
     torch.testing.assert_close(ds.obs_norm["mean"], d.dataset.obs_mean.float(), rtol=0, atol=0)
+    torch.testing.assert_close(ds.obs_norm["var"], d.dataset.obs_var.float(), rtol=0, atol=0)
+    torch.testing.assert_close(ds.log_std.detach(), d.dataset.log_std.detach(), rtol=0, atol=0)
     assert d.config.normalize_obs is True
     returns = evaluate_dataset(ds, n_learners=2, episodes=1, seed=0)
     assert returns.shape == (2, 1) and torch.isfinite(returns).all()
@@ -33,12 +35,9 @@ def test_tiny_hopper_run_writes_a_file_with_log_std_and_normalisation(hopper):
 
 def test_meta_gradient_reaches_log_std(hopper):
     d, _ = hopper
-    td = d._collect()
-    with torch.no_grad():
-        d.gae(td)
-    d.loss.set_initialisation(d.learners.sample(torch.Generator().manual_seed(0)))
+    rollout = d.algo.collect()
     d.dataset.zero_grad()
-    d.loss(td.reshape(-1)[:64])["loss_objective"].backward()
+    d.algo.loss(rollout.data.reshape(-1)[:64], rollout.theta0)["loss_objective"].backward()
     grad = d.dataset.log_std.grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
 
@@ -78,18 +77,20 @@ def test_make_policy_normalises_raw_observations(hopper):
     _, ds = hopper
     policy = ds.make_policy(seed=3)
     obs = torch.randn(4, 11) * 5
+    assert (ds.normalize(obs) - obs).abs().max() > 1  # so skipping the normalisation would show
     torch.testing.assert_close(policy.predict(obs, deterministic=True), policy.module(ds.normalize(obs)))
 
 
 def test_actions_are_clipped_only_on_their_way_into_the_env():
     from taskdistill_rl.envs import make_env
 
-    env = make_env("InvertedPendulum-v5", num_envs=2, seed=0)  # actions in [-3, 3]
+    env = make_env("InvertedPendulum-v5", num_envs=4, seed=0)  # actions in [-3, 3]
     td = env.reset()
-    td["action"] = torch.tensor([[5.0], [-7.0]])
-    assert env.transform.inv(td.clone())["action"].tolist() == [[3.0], [-3.0]]  # what MuJoCo gets
+    td["action"] = torch.tensor([[5.0], [-7.0], [1.5], [-3.0]])  # above, below, inside, on the bound
+    # what MuJoCo gets: clipped on both sides, unchanged inside
+    assert env.transform.inv(td.clone())["action"].tolist() == [[3.0], [-3.0], [1.5], [-3.0]]
     out, _ = env.step_and_maybe_reset(td)
-    assert out["action"].tolist() == [[5.0], [-7.0]]  # what the log-probability sees
+    assert out["action"].tolist() == [[5.0], [-7.0], [1.5], [-3.0]]  # what the log-probability sees
 
 
 def test_torchrl_actor_normalises_too(hopper):
@@ -98,6 +99,7 @@ def test_torchrl_actor_normalises_too(hopper):
     from tensordict import TensorDict
 
     obs = torch.randn(3, 11) * 5
+    assert (ds.normalize(obs) - obs).abs().max() > 1  # so skipping the normalisation would show
     out = actor(TensorDict({"observation": obs}, batch_size=[3]))
     torch.testing.assert_close(out["loc"], ds.fit(ds.make_learner(0))(ds.normalize(obs)))
 

@@ -83,14 +83,6 @@ def test_unknown_attribute_raises_attribute_error(package):
     assert not hasattr(package, "no_such_name")
 
 
-def test_envs_type_checking_imports_match_the_exports():
-    # The API docs resolve `taskdistill_rl.envs.make_env` through the TYPE_CHECKING imports.
-    tree = ast.parse(Path(taskdistill_rl.envs.__file__).read_text())
-    block = next(node for node in tree.body if isinstance(node, ast.If))
-    imported = {alias.name: node.module for node in block.body for alias in node.names}
-    assert imported == taskdistill_rl.envs._EXPORTS
-
-
 def test_errors_are_exported_and_input_errors_keep_their_builtin_bases():
     from taskdistill_rl import InvalidInputError, InvalidInputTypeError, TaskDistillError
 

@@ -76,6 +76,25 @@ def _continuous_control(env: EnvBase) -> EnvBase:
     return TransformedEnv(env, ClipTransform(in_keys_inv=["action"], low=float(low), high=float(high)))
 
 
+def describe_preprocessing(env: EnvBase) -> list[dict]:
+    """The TorchRL transforms on ``env``, by name with their arguments (never code): what a
+    distilled file records in ``meta["preprocessing"]`` so that every later use of the file can
+    check it acts through the same pipeline."""
+    transform = getattr(env, "transform", None)
+    if transform is None:
+        return []
+    out = []
+    for t in getattr(transform, "transforms", [transform]):
+        kwargs: dict = {}
+        for name in ("low", "high"):
+            value = getattr(t, name, None)
+            if value is not None:
+                kwargs[name] = float(value)
+        keys = [k if isinstance(k, str) else list(k) for k in t.in_keys or t.in_keys_inv]
+        out.append({"name": type(t).__name__, "kwargs": {**kwargs, "keys": keys}})
+    return out
+
+
 # Per-family TorchRL preprocessing applied after vectorisation. The Atari issue replaces its
 # entry with the standard pipeline (frame stacking, ...).
 PREPROCESSING: dict[str, Callable[[EnvBase], EnvBase]] = {

@@ -59,7 +59,8 @@ class MLPLearners:
         obs_shape: shape of one observation; observations with more than one dimension are
             flattened by the network's first module.
         hidden: widths of the hidden layers (``()``: a linear learner).
-        hidden_gain / output_gain: init gains of hidden and output layers.
+        hidden_gain: init gain of the hidden layers.
+        output_gain: init gain of the output layer.
         init: ``"orthogonal"`` or ``"xavier_normal"``.
         name: the registered name this distribution goes by.
     """

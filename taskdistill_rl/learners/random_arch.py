@@ -17,11 +17,15 @@ class RandomMLPLearners:
     """MLPs with a random hidden width and depth per sample, Λ's initialisation otherwise.
 
     Args:
-        in_features / out_features: as :class:`MLPLearners`.
+        in_features: as :class:`MLPLearners` (or give ``obs_shape``).
+        out_features: as :class:`MLPLearners`.
         widths: inclusive range of the hidden width (one width shared by all hidden layers).
         depths: inclusive range of the number of hidden layers.
-        hidden_gain / output_gain / init: as :class:`MLPLearners`.
+        hidden_gain: as :class:`MLPLearners`.
+        output_gain: as :class:`MLPLearners`.
+        init: as :class:`MLPLearners`.
         name: the registered name.
+        obs_shape: as :class:`MLPLearners`.
     """
 
     in_features: int | None = None

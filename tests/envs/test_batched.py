@@ -9,6 +9,7 @@ from torchrl.envs.utils import check_env_specs
 
 from taskdistill_rl import BatchedNDCartPole, UnknownEnvError, make_env
 from taskdistill_rl.envs import NDCartPoleEnv
+from taskdistill_rl.envs.batched import _advance_kernel
 
 
 @pytest.mark.parametrize("n_dims", [1, 2, 5])
@@ -76,6 +77,7 @@ def test_truncation_at_500_and_auto_reset():
 
 def test_fused_step_and_maybe_reset_equals_generic_path():
     """The fast override must return exactly what EnvBase's generic path returns."""
+    assert BatchedNDCartPole._step_and_maybe_reset is not EnvBase._step_and_maybe_reset  # overridden
     fast = BatchedNDCartPole(num_envs=32, n_dims=2, seed=1)
     slow = BatchedNDCartPole(num_envs=32, n_dims=2, seed=1)
     td_f, td_s = fast.reset(), slow.reset()
@@ -115,6 +117,7 @@ def test_seed_reproducible():
 def test_compiled_physics_matches_eager():
     eager = BatchedNDCartPole(num_envs=16, n_dims=2, seed=0)
     fused = BatchedNDCartPole(num_envs=16, n_dims=2, seed=0, compile_physics=True)
+    assert eager._kernel is _advance_kernel and fused._kernel is not _advance_kernel  # really compiled
     eager.reset()
     fused.reset()
     for a in range(40):

@@ -102,3 +102,5 @@ def test_sampling_is_reproducible_and_leaves_the_global_rng_alone():
     b = dist.sample(torch.Generator().manual_seed(3))
     assert torch.equal(state, torch.get_rng_state())
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    c = dist.sample(torch.Generator().manual_seed(4))  # the generator, not a constant, decides
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=False))
