@@ -57,6 +57,20 @@ def test_cli_demo_path_with_a_tiny_budget(tmp_path, capsys):
     assert summary["meta_epochs"] == 2 and summary["evaluation"]["results"]["lambda"]["n_learners"] == 4
     assert tomllib.loads((out / "config.toml").read_text())["k"] == 3
     assert len(list(csv.DictReader((out / "metrics.csv").open()))) == 2
+    lambda_ = json.loads((out / "eval.json").read_text())["results"]["lambda"]
+    means = sorted(lambda_["learner_means"])
+    assert (
+        len(means) == 4
+        and lambda_["median"] == pytest.approx((means[1] + means[2]) / 2)
+        and lambda_["p01"] >= means[0]
+    )
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard" / "tensorboard")).Reload()
+    inner_lr = [e.value for e in events.Scalars("train/inner_lr")]
+    assert inner_lr == pytest.approx(
+        [float(r["train/inner_lr"]) for r in csv.DictReader((out / "metrics.csv").open())]
+    )
     assert (
         main(
             [
