@@ -38,7 +38,6 @@ from taskdistill_rl.results import (
     distill_command,
     evaluation_record,
     results_entry,
-    run_metadata,
     write_summary,
 )
 from taskdistill_rl.run import RunLoop
@@ -273,4 +272,4 @@ def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000) -> float:
     return (time.perf_counter() - start) / n
 
 
-__all__ = ["METRIC_FIELDS", "Distiller", "fit_seconds_per_learner", "run_metadata"]
+__all__ = ["METRIC_FIELDS", "Distiller", "fit_seconds_per_learner"]

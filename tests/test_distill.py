@@ -66,7 +66,7 @@ def test_cli_demo_path_with_a_tiny_budget(tmp_path, capsys):
     )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(out / "tensorboard" / "tensorboard")).Reload()
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
     inner_lr = [e.value for e in events.Scalars("train/inner_lr")]
     assert inner_lr == pytest.approx(
         [float(r["train/inner_lr"]) for r in csv.DictReader((out / "metrics.csv").open())]

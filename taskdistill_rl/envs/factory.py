@@ -13,7 +13,7 @@ from torchrl.envs import ClipTransform, DoubleToFloat, EnvBase, GymWrapper, Tran
 
 from taskdistill_rl.envs.batched import BatchedNDCartPole
 from taskdistill_rl.envs.registration import NDCARTPOLE_ID, register_envs
-from taskdistill_rl.errors import InvalidInputTypeError, UnknownEnvError
+from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError, UnknownEnvError
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,8 @@ def make_env(
         )
     except TypeError as err:
         raise InvalidInputTypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
+    except (ValueError, gym.error.Error) as err:  # the env's constructor refused the user's arguments
+        raise InvalidInputError(f"{env_id!r} with {env_kwargs or 'no arguments'}: {err}") from err
     env = GymWrapper(vec, categorical_action_encoding=True, device=device)
     env = PREPROCESSING[family](env)
     if seed is not None:
