@@ -15,12 +15,21 @@ import torch
 from torch import nn
 
 from taskdistill_rl.errors import DistilledFileError, InvalidInputError
+from taskdistill_rl.fileformat import (
+    ENCODER,
+    INNER_LR,
+    LABEL,
+    LOG_STD,
+    META,
+    OBS_NORM,
+    OBSERVATION,
+    read_distilled,
+    write_distilled,
+)
 from taskdistill_rl.inner import inner_step
 from taskdistill_rl.learners import make_learners, split_learner
 from taskdistill_rl.obs_norm import INITIAL_COUNT, normalize
 
-OBSERVATION, LABEL, INNER_LR, LOG_STD, META = "observation", "label", "inner_lr", "log_std", "meta"
-OBS_NORM, ENCODER = "obs_norm", "encoder"
 INITIAL_INNER_LR = 2e-2  # paper appendix A
 
 
@@ -225,8 +234,6 @@ class DistilledDataset(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write the ``.pt`` (format v2) atomically (temporary file + rename)."""
-        from taskdistill_rl.fileformat import write_distilled
-
         return write_distilled(path, self.to_payload())
 
     @classmethod
@@ -320,7 +327,6 @@ def load_distilled(path: str | Path) -> DistilledDataset:
         DistilledFileError: corrupt, truncated, hostile, newer-format or wrong-schema file.
     """
     from taskdistill_rl import zoo
-    from taskdistill_rl.fileformat import read_distilled
 
     path = zoo.resolve(path) if zoo.is_zoo_ref(path) else Path(path)
     return DistilledDataset.from_payload(read_distilled(path), source=str(path))
