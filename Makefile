@@ -26,9 +26,9 @@ install-dev: $(VENV)/.dev
 ## The main job on the embedded default: distil 1D and 2D ND cart-pole, print the evaluation table.
 DEMO := runs/demo
 demo: $(VENV)/.core
-	$(BIN)/taskdistill distill --env NDCartPole-v0 --env-kwargs n_dims=1 --time-budget 60 --target-return 495 --out $(DEMO)/cp1d
-	$(BIN)/taskdistill distill --env NDCartPole-v0 --env-kwargs n_dims=2 --time-budget 150 --out $(DEMO)/cp2d
-	$(BIN)/taskdistill evaluate $(DEMO)/cp1d/distilled.pt $(DEMO)/cp2d/distilled.pt --n-learners 100 --episodes 100 --out $(DEMO)
+	$(BIN)/taskdistill distill --env NDCartPole-v0 --env-kwargs n_dims=1 --time-budget 60 --target-return 495 --out $(DEMO)/cp1d --overwrite
+	$(BIN)/taskdistill distill --env NDCartPole-v0 --env-kwargs n_dims=2 --time-budget 150 --out $(DEMO)/cp2d --overwrite
+	$(BIN)/taskdistill evaluate $(DEMO)/cp1d/distilled.pt $(DEMO)/cp2d/distilled.pt --n-learners 100 --episodes 100 --out $(DEMO) --overwrite
 
 ## Tests (pytest exits non-zero, 5, when it collects nothing: make fails then too) and the docs build.
 test: $(VENV)/.dev

@@ -50,6 +50,7 @@ def main() -> None:
             "10",
             "--out",
             str(out),
+            "--overwrite",  # a benchmark re-run replaces its own earlier run
             "-q",
         ]
         procs[env] = (subprocess.Popen(cmd, env=env_vars), out)

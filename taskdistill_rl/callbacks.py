@@ -195,11 +195,12 @@ class StopOnSignal(Callback):
         name = signal.Signals(self.received).name
         epoch = loop.algo.meta_epoch
         if loop.checkpoint_path is None:
-            raise Interrupted(f"stopped by {name} after meta-epoch {epoch}")
+            raise Interrupted(f"stopped by {name} after meta-epoch {epoch}", signum=self.received)
         loop.save_checkpoint()
         raise Interrupted(
             f"stopped by {name} after meta-epoch {epoch}; checkpoint saved to {loop.checkpoint_path}; "
-            "continue with the same command and --resume"
+            "continue with the same command and --resume",
+            signum=self.received,
         )
 
     def on_training_end(self, loop: RunLoop) -> None:
@@ -209,36 +210,66 @@ class StopOnSignal(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar: meta-epochs, last evaluation, inner lr, elapsed time."""
+    """A rich progress bar toward the run's stop criterion: meta-epochs out of ``epochs``, else
+    seconds out of ``time_budget`` (a resumed run starts where it stopped), else a count; with
+    the last evaluation ("not yet" before the first), the inner lr and the elapsed time."""
 
-    def __init__(self, total: int | None = None, *, disable: bool = False):
-        self.total, self.disable = total, disable
+    def __init__(self, epochs: int | None = None, *, time_budget: float | None = None, disable: bool = False):
+        self.epochs, self.time_budget, self.disable = epochs, time_budget, disable
         self._progress = None
+        self.evaluation = "not yet"
+
+    def _completed(self, loop: RunLoop) -> float:
+        if self.epochs is None and self.time_budget is not None:
+            return min(loop.wall_seconds, self.time_budget)
+        return loop.algo.meta_epoch
 
     def on_training_start(self, loop: RunLoop) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+        by_time = self.epochs is None and self.time_budget is not None
+        count = (
+            "{task.completed:.0f}/{task.total:.0f} " if self.epochs or by_time else "{task.completed:.0f} "
+        )
         self._progress = Progress(
             TextColumn("[bold]distilling"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("eval return {task.fields[ret]:.1f}"),
+            TextColumn(count + ("s" if by_time else "meta-epochs")),
+            TaskProgressColumn(),
+            TextColumn("eval return {task.fields[evaluation]}"),
             TextColumn("inner lr {task.fields[lr]:.3g}"),
             TimeElapsedColumn(),
             disable=self.disable,
         )
         self._progress.start()
-        lr = float(loop.algo.dataset.inner_lr.detach())
-        self._task = self._progress.add_task(
-            "distilling", total=self.total, completed=loop.algo.meta_epoch, ret=math.nan, lr=lr
+        self.task = self._progress.add_task(
+            "distilling",
+            total=self.time_budget if by_time else self.epochs,
+            completed=self._completed(loop),
+            evaluation=self.evaluation,
+            lr=float(loop.algo.dataset.inner_lr.detach()),
         )
-        self._ret = math.nan
 
     def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
         value = metrics.get("eval/return_mean", math.nan)
-        self._ret = value if value == value else self._ret
-        self._progress.update(self._task, advance=1, ret=self._ret, lr=metrics["train/inner_lr"])
+        if value == value:  # evaluated this meta-epoch
+            self.evaluation = f"{value:.1f}"
+        self._progress.update(
+            self.task,
+            completed=self._completed(loop),
+            evaluation=self.evaluation,
+            lr=metrics["train/inner_lr"],
+        )
         return True
+
+    @property
+    def completed(self) -> float:
+        """How far the bar stands (meta-epochs or seconds)."""
+        return self._progress.tasks[0].completed
+
+    @property
+    def total(self) -> float | None:
+        return self._progress.tasks[0].total
 
     def on_training_end(self, loop: RunLoop) -> None:
         if self._progress is not None:

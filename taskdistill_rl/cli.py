@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import pickle
 import sys
 import time
@@ -19,9 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from taskdistill_rl import __version__
-from taskdistill_rl.errors import InvalidInputError, TaskDistillError
+from taskdistill_rl.errors import Interrupted, InvalidInputError, TaskDistillError
 from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
 from taskdistill_rl.results import results_entry, run_metadata
+from taskdistill_rl.rundir import BASELINE, DISTILL, KMIN, check_new_file, check_out_dir, open_run_dir
 
 app = typer.Typer(
     name="taskdistill",
@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 console = Console()
 
@@ -72,6 +73,7 @@ EnvKwargsOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
+OverwriteFileOpt = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
 
 
 def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
@@ -88,22 +90,14 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def prepare_out_dir(out: Path) -> Path:
-    """Create ``out`` (and parents) or fail with one clear message if it cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {str(out)!r} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InvalidInputError(f"cannot create --out directory {str(out)!r}: {err.strerror}") from err
-    if not os.access(out, os.W_OK):
-        raise InvalidInputError(f"--out directory {str(out)!r} is not writable")
-    return out
-
-
 def write_run_config(path: Path, options: dict[str, Any]) -> Path:
     """The resolved options of a CLI run, with library versions and the git commit, as TOML."""
     return write_toml(path, {**options, "versions": run_metadata()})
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 sampled episode"``, ``"100 sampled episodes"``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def print_results(title: str, results: dict[str, dict], quiet: bool) -> None:
@@ -140,6 +134,7 @@ def _root(
 
 @app.command()
 def baseline(
+    ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
     algo: Annotated[
@@ -158,6 +153,12 @@ def baseline(
     out: Annotated[
         Path | None, typer.Option(help="Directory for summary.json, eval.json, config.toml.")
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace the baseline outputs already in OUT (and take over a stale lock)."
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -168,7 +169,14 @@ def baseline(
         raise TaskDistillError(f"--algo must be 'ppo' or 'random', got {algo!r}")
     check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
-    out_dir = prepare_out_dir(out) if out is not None else None
+    out_dir = None
+    if out is not None:  # validate everything before OUT is created, then lock it (issue 13)
+        from taskdistill_rl.envs.factory import make_env
+
+        check_out_dir(out)
+        make_env(env, seed=seed, **kwargs).close()
+        layout = open_run_dir(out, command="baseline", layout=BASELINE, overwrite=overwrite)
+        out_dir = ctx.with_resource(layout)  # released when the command ends, error or not
     resolved = {
         "command": "baseline",
         "env": env,
@@ -282,6 +290,7 @@ OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
 
 @app.command()
 def distill(
+    ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
     k: Annotated[
@@ -310,6 +319,13 @@ def distill(
     ] = None,
     checkpoint_interval: Annotated[int, typer.Option(min=1, help="Meta-epochs between checkpoints.")] = 25,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Delete the run already in OUT (distilled.pt, metrics.csv, ...), start afresh.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -321,7 +337,7 @@ def distill(
         raise TaskDistillError("give a stop criterion: --epochs, --time-budget or --target-return")
     if resume and not (out / "checkpoint.pt").is_file():
         raise TaskDistillError(f"--resume: no checkpoint at {out / 'checkpoint.pt'}")
-    prepare_out_dir(out)
+    check_out_dir(out)
     cfg = DistillConfig(
         env=env,
         env_kwargs=parse_env_kwargs(env_kwargs),
@@ -340,7 +356,10 @@ def distill(
         checkpoint_interval=checkpoint_interval,
         normalize_obs=normalize_obs,
     )
-    distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)
+    distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)  # validates: nothing written yet
+    ctx.with_resource(
+        open_run_dir(out, command="distill", layout=DISTILL, resume=resume, overwrite=overwrite)
+    )
     if resume:
         distiller.load_checkpoint()
     distiller.train()  # writes distilled.pt, eval.json, summary.json, config.toml beside the metrics
@@ -401,6 +420,9 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the eval.json file(s) if they exist.")
+    ] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -415,6 +437,7 @@ def evaluate(
 
     names = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
+    targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
     for path, ds in datasets:
         with console.status(f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"):
@@ -450,12 +473,7 @@ def evaluate(
             ]
         )
         if out is not None:
-            stem = (
-                path.removeprefix("zoo:")
-                if path.startswith("zoo:")
-                else Path(path).parent.name or Path(path).stem
-            )
-            target = out if len(paths) == 1 else out / f"{stem}-eval.json"
+            target = targets[path]
             write_json(target, evaluation)
             write_run_config(
                 target.with_suffix(".config.toml"),
@@ -471,12 +489,43 @@ def evaluate(
             )
     if not grid and not quiet:
         rule = "deterministic" if deterministic else "sampled"
-        print(f"\nmean ± std over {n_learners} learners' means, {episodes} {rule} episodes each\n")
+        print(
+            f"\nmean ± std over the per-learner means of {plural(n_learners, 'learner')}, "
+            f"{plural(episodes, rule + ' episode')} each\n"
+        )
         print(markdown_table(["experiment", *names], rows))
+
+
+def _eval_targets(paths: list[str], out: Path, *, overwrite: bool) -> dict[str, Path]:
+    """Where ``evaluate --out`` writes each file's eval.json; refuses to replace one before any work."""
+    if len(paths) == 1:
+        targets = {paths[0]: out}
+    else:
+        check_out_dir(out)
+        targets = {}
+        for path in paths:
+            stem = (
+                path.removeprefix("zoo:")
+                if path.startswith("zoo:")
+                else Path(path).parent.name or Path(path).stem
+            )
+            targets[path] = out / f"{stem}-eval.json"
+        seen: dict[Path, str] = {}
+        for path, target in targets.items():
+            if target in seen and seen[target] != path:
+                raise InvalidInputError(
+                    f"{seen[target]!r} and {path!r} would both write {target}; evaluate them separately"
+                )
+            seen[target] = path
+    for target in targets.values():
+        check_new_file(target, overwrite=overwrite)
+        check_new_file(target.with_suffix(".config.toml"), overwrite=overwrite)
+    return targets
 
 
 @app.command()
 def kmin(
+    ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
     k: Annotated[str, typer.Option(help="Comma-separated k values to distil at.")] = "1,2,3,4",
@@ -490,6 +539,12 @@ def kmin(
     seed: SeedOpt = 0,
     out: OutDirOpt = Path("runs/kmin"),
     resume: Annotated[bool, typer.Option(help="Skip the k values already finished in OUT.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Delete the kmin run already in OUT (kmin.json, k*/), start afresh."
+        ),
+    ] = False,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -512,7 +567,11 @@ def kmin(
     if epochs is None and time_budget is None:
         time_budget = 60.0
     kwargs = parse_env_kwargs(env_kwargs)
-    prepare_out_dir(out)
+    # validate everything before OUT is created (issue 13): options, env id and arguments
+    check_out_dir(out)
+    DistillConfig(env=env, env_kwargs=kwargs, k=ks[0], preset=preset, epochs=epochs, time_budget=time_budget)
+    random_mean = float(random_agent_returns(env, episodes=1000, seed=seed, env_kwargs=kwargs).mean())
+    ctx.with_resource(open_run_dir(out, command="kmin", layout=KMIN, resume=resume, overwrite=overwrite))
     write_run_config(
         out / "config.toml",
         {
@@ -528,7 +587,6 @@ def kmin(
             "seed": seed,
         },
     )
-    random_mean = float(random_agent_returns(env, episodes=1000, seed=seed, env_kwargs=kwargs).mean())
     results: dict[int, dict] = {}
     n_actions = None
     for value in ks:
@@ -589,7 +647,9 @@ def kmin(
         print(f"\n{env} {kwargs or ''}: uniform-random agent {random_mean:.1f}\n")
         print(markdown_table(["k", "mean ± std", "learns", "meta-epochs"], rows))
         print(
-            f"\nlearning starts at k = {starts}; Eq. 3 predicts k_min = ceil({n_actions}/2)+1 = {predicted}"
+            ("\nno k learned" if starts is None else f"\nlearning starts at k = {starts}")
+            + f" (\"learns\": >= 50% of the best k's mean and >= 3x the random agent's); "
+            f"Eq. 3 predicts k_min = ceil({n_actions}/2)+1 = {predicted}"
         )
 
 
@@ -597,12 +657,15 @@ def kmin(
 def show(
     path: Annotated[str, typer.Argument(help="Distilled .pt file or zoo:NAME.")],
     out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("dataset.png"),
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Picture what the dataset teaches (paper Figure 4): per instance its state and its label."""
     from taskdistill_rl.dataset import load_distilled
     from taskdistill_rl.plots import plot_dataset
 
-    plot_dataset(load_distilled(path), out)
+    ds = load_distilled(path)
+    check_new_file(out, overwrite=overwrite)
+    plot_dataset(ds, out)
     console.print(f"wrote {out}")
 
 
@@ -613,30 +676,43 @@ app.add_typer(zoo_app, name="zoo")
 
 
 @zoo_app.command("list")
-def zoo_list() -> None:
+def zoo_list(
+    markdown: Annotated[bool, typer.Option(help="Print a markdown table instead.")] = False,
+) -> None:
     """List the zoo: name, environment, k, stored evaluation and the command that reproduces it."""
     from taskdistill_rl import zoo
 
+    header = ["name", "env", "k", "evaluation (sampled actions)", "reproduce"]
     rows = []
     for name, e in zoo.entries().items():
         ev = e["evaluation"]
+        kwargs = ", ".join(f"{k}={v}" for k, v in e["env_kwargs"].items())
         rows.append(
             [
                 f"zoo:{name}",
-                f"{e['env_id']} {e['env_kwargs']}",
+                f"{e['env_id']} {kwargs}".strip(),
                 str(e["k"]),
-                f"{ev['mean']:.1f} ± {ev['learner_std']:.1f} ({ev['n_learners']}×{ev['episodes']}, "
-                f"{e['action_rule']})",
-                f"`{e['command']}`",
+                f"{ev['mean']:.1f} ± {ev['learner_std']:.1f} "
+                f"({ev['n_learners']} learners × {ev['episodes']})",
+                e.get("reproduce", e["command"]),
             ]
         )
-    print(markdown_table(["name", "env", "k", "evaluation", "reproduce"], rows))
+    if markdown:
+        print(markdown_table(header, [[*row[:4], f"`{row[4]}`"] for row in rows]))
+        return
+    table = Table(title="taskdistill zoo: load any of these as zoo:NAME", show_lines=True)
+    for column in header:  # names stay whole (they are what users copy); the rest folds
+        table.add_column(column, overflow="fold", no_wrap=column == "name")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (with metrics.csv).")],
     out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("distill.png"),
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Plot return and inner lr against meta-epoch and wall time for one or more runs."""
     from taskdistill_rl.plots import plot_runs
@@ -644,6 +720,7 @@ def plot(
     missing = [str(r) for r in runs if not (r / "metrics.csv").is_file()]
     if missing:
         raise TaskDistillError(f"no metrics.csv in: {', '.join(missing)}")
+    check_new_file(out, overwrite=overwrite)
     plot_runs(runs, out)
     console.print(f"wrote {out}")
 
@@ -654,10 +731,14 @@ def report(
     out: Annotated[Path, typer.Option(help="Markdown report; the cost-curve PNG goes beside it.")] = Path(
         "report.md"
     ),
+    overwrite: OverwriteFileOpt = False,
 ) -> None:
     """Random vs direct RL vs distilled per environment, distillation ratio, cost curve (Figure 5)."""
     from taskdistill_rl.report import write_report
 
+    # write_report writes OUT, OUT-cost.png beside it; the command adds OUT.config.toml
+    for target in (out, out.with_name(out.stem + "-cost.png"), out.with_suffix(".config.toml")):
+        check_new_file(target, overwrite=overwrite)
     png = write_report(runs, out)
     write_run_config(out.with_suffix(".config.toml"), {"command": "report", "runs": [str(r) for r in runs]})
     print(out.read_text())
@@ -665,6 +746,16 @@ def report(
 
 
 # -- entry point ---------------------------------------------------------------------------------
+def quiet_dependencies() -> None:
+    """TorchRL's INFO lines (with colour codes) are for TorchRL developers, not our users; our
+    own warnings and errors still show."""
+    import logging
+    import os
+
+    os.environ.setdefault("RL_LOGGING_LEVEL", "WARNING")  # read when torchrl is first imported
+    logging.getLogger("torchrl").setLevel(os.environ["RL_LOGGING_LEVEL"])  # if it already was
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: library errors become one line on stderr and exit code 1.
 
@@ -672,13 +763,17 @@ def main(argv: list[str] | None = None) -> int:
     `InvalidInputError` included), usage errors, and user paths that are missing or unusable.
     Anything else is a bug and propagates with its traceback (issue 12).
     """
+    quiet_dependencies()
     try:
         app(args=argv, prog_name="taskdistill", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # a second Ctrl-C: stop now, not an error
         print("taskdistill: aborted", file=sys.stderr)
         return 130
+    except Interrupted as exc:  # Ctrl-C / SIGTERM after a checkpoint: a stop, not an error
+        print(f"taskdistill: {exc}", file=sys.stderr)
+        return 128 + (exc.signum or 2)  # the shell's convention for "killed by signal N"
     except typer.TyperException as exc:  # usage errors (typer vendors click's ClickException)
         exc.show()
         return getattr(exc, "exit_code", 2)

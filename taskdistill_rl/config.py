@@ -30,6 +30,24 @@ RUN_CONTROL = {
 }
 
 
+def check_device(device: str) -> None:
+    """Raise one clear `InvalidInputError` for a device this torch cannot use, naming those it can."""
+    import torch
+
+    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as err:
+        raise InvalidInputError(f"unknown device {device!r}; devices here: {', '.join(available)}") from err
+    if kind == "cuda" and "cuda" not in available:
+        build = "has no CUDA support (a CPU build)" if torch.version.cuda is None else "sees no CUDA GPU"
+        raise InvalidInputError(
+            f"device {device!r}: this torch {torch.__version__} {build}; devices here: cpu"
+        )
+    if kind not in available:
+        raise InvalidInputError(f"device {device!r} is not supported; devices here: {', '.join(available)}")
+
+
 def k_min(n_actions: int) -> int:
     """Paper Eq. 3: the fewest soft-labelled instances that separate ``n_actions`` classes."""
     return math.ceil(n_actions / 2) + 1
@@ -126,6 +144,7 @@ class DistillConfig:
             raise InvalidInputError(f"epochs must be >= 1, got {self.epochs}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise InvalidInputError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+        check_device(self.device)
         if self.encoder_layers != 0:
             raise InvalidInputError("encoder_layers > 0 (encoder rollback) is not supported yet; use 0")
 

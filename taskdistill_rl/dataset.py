@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -167,12 +168,22 @@ class DistilledDataset(nn.Module):
             p.copy_(new[name])
         return module
 
-    def make_policy(self, seed: int | None = None) -> Policy:
-        """A fresh learner from Λ, fitted in one step, with ``predict(obs, deterministic=False)``."""
+    def make_policy(self, seed: int | None = None, *, action_space: Any = None) -> Policy:
+        """A fresh learner from Λ, fitted in one step, with ``predict(obs, deterministic=False)``.
+
+        ``action_space`` (a gymnasium ``Box``) clips continuous NumPy actions, as SB3 does; without
+        it they are unclipped (see :class:`Policy`)."""
+        env = self.meta.get("env_id")
+        if env and self.meta.get("env_kwargs"):
+            env = f"{env} {self.meta['env_kwargs']}"
         return Policy(
             self.fit(self.make_learner(seed)),
             log_std=None if self.log_std is None else self.log_std.detach(),
             obs_norm=self.obs_norm,
+            obs_shape=self.obs_shape,
+            learner=self.learner_spec["name"],
+            env=env,
+            action_space=action_space,
         )
 
     def fit_sb3(self, model_or_policy, *, steps: int = 1):
@@ -299,23 +310,116 @@ def _exact_log(value: torch.Tensor) -> torch.Tensor:
 
 
 class Policy:
-    """A fitted learner that acts: ``predict(obs, deterministic=False) -> actions`` (SB3-like)."""
+    """A fitted learner that acts: ``predict(obs, deterministic=False) -> action``, like
+    stable-baselines3's ``predict`` but returning the action alone (no recurrent state).
+
+    Made by :meth:`DistilledDataset.make_policy`. NumPy (or list) observations give what a
+    gymnasium env's ``step`` accepts; torch tensors give tensors, for batched torch code.
+
+    Keyword Args:
+        log_std: the learned state-independent log-std (continuous actions), or None (discrete).
+        obs_norm: ``{"mean", "var"}`` applied to raw observations before the learner, or None.
+        obs_shape: shape of one observation; other sizes raise a clear error before the learner
+            runs (None: not checked).
+        learner: name of the learner distribution the module was drawn from (shown in the repr).
+        env: the environment the file was distilled on (shown in the repr and in shape errors).
+        action_space: the env's action space. A ``Box``: continuous NumPy actions are clipped to
+            it, as SB3's ``predict`` clips. None (default): actions are returned unclipped, as the
+            library's own evaluation produces them (it clips only on the way into the env, and
+            MuJoCo clamps controls to their range). Ignored for discrete actions.
+
+    Examples:
+        >>> import gymnasium, taskdistill_rl
+        >>> policy = taskdistill_rl.load_distilled("zoo:ndcartpole-1d").make_policy(seed=0)
+        >>> env = gymnasium.make("NDCartPole-v0", n_dims=1)
+        >>> obs, _ = env.reset(seed=0)
+        >>> action = policy.predict(obs)
+        >>> isinstance(action, int) and env.action_space.contains(action)
+        True
+    """
 
     def __init__(
-        self, module: nn.Module, *, log_std: torch.Tensor | None = None, obs_norm: dict | None = None
+        self,
+        module: nn.Module,
+        *,
+        log_std: torch.Tensor | None = None,
+        obs_norm: dict | None = None,
+        obs_shape: tuple[int, ...] | None = None,
+        learner: str | None = None,
+        env: str | None = None,
+        action_space: Any = None,
     ):
         self.module, self.log_std, self.obs_norm = module, log_std, obs_norm
+        self.obs_shape = None if obs_shape is None else tuple(obs_shape)
+        self.learner, self.env = learner, env
+        # only a Box has bounds to clip to (SB3's predict clips Box actions and nothing else)
+        self.clip = None
+        if log_std is not None and hasattr(action_space, "low") and hasattr(action_space, "high"):
+            self.clip = (np.asarray(action_space.low), np.asarray(action_space.high))
+
+    def __repr__(self) -> str:
+        if self.log_std is None:
+            rule = "sample Categorical(logits), argmax if deterministic"
+        else:
+            clip = "clipped to action_space" if self.clip is not None else "unclipped"
+            rule = f"sample Normal(mean, exp(log_std)), mean if deterministic, {clip}"
+        norm = ", obs_norm" if self.obs_norm is not None else ""
+        return (
+            f"Policy(env={self.env!r}, learner={self.learner!r}, obs_shape={self.obs_shape}{norm}, "
+            f"actions={rule!r})"
+        )
 
     @torch.no_grad()
-    def predict(self, obs: Any, deterministic: bool = False) -> torch.Tensor:
-        """Actions for raw environment observations (the file's normalisation is applied here)."""
-        obs = torch.as_tensor(obs, dtype=torch.float32)
+    def predict(self, obs: Any, deterministic: bool = False) -> Any:
+        """Actions for raw environment observations (the file's normalisation is applied here).
+
+        Args:
+            obs: one observation ``[*obs_shape]`` or a batch ``[B, *obs_shape]``: a NumPy array
+                (or nested list), or a torch tensor.
+            deterministic: the most likely action (argmax / the mean) instead of a sample.
+
+        Returns:
+            For NumPy input, what gymnasium's ``step`` accepts: discrete, a Python ``int`` for
+            one observation and an ``int64`` array ``[B]`` for a batch; continuous, a ``float32``
+            array ``[act_dim]`` or ``[B, act_dim]``. For tensor input, a tensor (``int64 [B]`` or
+            the float actions), on the learner's device.
+
+        Raises:
+            InvalidInputError: the observation's trailing shape is not ``obs_shape``.
+        """
+        as_numpy = not isinstance(obs, torch.Tensor)
+        param = next(self.module.parameters(), None)
+        device = param.device if param is not None else None
+        x = torch.as_tensor(np.asarray(obs) if as_numpy else obs, dtype=torch.float32, device=device)
+        self._check_shape(x)
         if self.obs_norm is not None:
-            obs = normalize(obs, self.obs_norm["mean"], self.obs_norm["var"])
-        out = self.module(obs)
+            x = normalize(x, self.obs_norm["mean"], self.obs_norm["var"])
+        out = self.module(x)
         if self.log_std is None:
-            return out.argmax(-1) if deterministic else torch.distributions.Categorical(logits=out).sample()
-        return out if deterministic else torch.normal(out, self.log_std.exp().expand_as(out))
+            action = out.argmax(-1) if deterministic else torch.distributions.Categorical(logits=out).sample()
+        else:
+            action = out if deterministic else torch.normal(out, self.log_std.exp().expand_as(out))
+        if not as_numpy:
+            return action
+        action = action.cpu().numpy()
+        if self.log_std is None:
+            return int(action) if action.ndim == 0 else action.astype(np.int64)
+        if self.clip is not None:
+            action = np.clip(action, *self.clip)
+        return action.astype(np.float32)
+
+    def _check_shape(self, obs: torch.Tensor) -> None:
+        if self.obs_shape is None:
+            return
+        n = len(self.obs_shape)
+        if obs.ndim < n or tuple(obs.shape[obs.ndim - n :]) != self.obs_shape:
+            batch = "(B, " + ", ".join(map(str, self.obs_shape)) + ")"
+            on = f" of {self.env}" if self.env else ""
+            raise InvalidInputError(
+                f"expected an observation of shape {self.obs_shape} (or a batch of shape {batch}), "
+                f"got shape {tuple(obs.shape)}: the policy takes the observations{on} its file was "
+                "distilled on"
+            )
 
 
 def load_distilled(path: str | Path) -> DistilledDataset:

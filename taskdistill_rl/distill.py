@@ -159,7 +159,7 @@ class Distiller:
         out.append(self.periodic_evaluation)
         if self.out_dir is not None:
             out.append(MetricsLogger(run_loggers(self.out_dir, METRIC_FIELDS, resume_from=self.meta_epoch)))
-        out.append(ProgressBar(epochs, disable=self.quiet))
+        out.append(ProgressBar(epochs, time_budget=time_budget, disable=self.quiet))
         if self.out_dir is not None:
             out.append(CheckpointEvery(cfg.checkpoint_interval))
         out += [StopOnSignal(), *user]
@@ -263,12 +263,14 @@ class Distiller:
 
 
 def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000) -> float:
-    """Wall time to fit one fresh learner, measured over ``n`` fitted as a population."""
-    from taskdistill_rl.evaluate import fit_population
+    """Wall time to obtain one fitted agent: draw ``n`` fresh learners from the file's Λ straight
+    into stacked parameters and fit them in one batched step (what ``evaluate`` does), per agent."""
+    import torch
 
-    population = [ds.make_learner(seed=i) for i in range(n)]
+    from taskdistill_rl.evaluate import sample_population
+
     start = time.perf_counter()
-    fit_population(ds, population)
+    sample_population(ds, ds.learners(), n, torch.Generator().manual_seed(0))
     return (time.perf_counter() - start) / n
 
 

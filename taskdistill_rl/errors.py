@@ -33,4 +33,13 @@ class DivergenceError(TaskDistillError):
 
 
 class Interrupted(TaskDistillError):
-    """SIGINT/SIGTERM stopped a run after a checkpoint was saved."""
+    """SIGINT/SIGTERM stopped a run after a checkpoint was saved (``signum`` names the signal)."""
+
+    def __init__(self, message: str, *, signum: int | None = None):
+        super().__init__(message)
+        self.signum = signum
+
+
+class RunDirError(TaskDistillError):
+    """An output directory or file that cannot be written: in use by another run, locked by a run
+    that was killed, or holding outputs that only ``--resume`` or ``--overwrite`` may touch."""

@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the same directory, then ``os.replace``.
 
-A crash or kill mid-write leaves the previous file intact, never a truncated one.
+A crash or kill mid-write leaves the previous file intact, never a truncated one. Files get the
+permissions any program would give them (``0o666`` less the umask: ``0o644`` under the usual
+``022``), so colleagues on a shared machine can read the results (issue 13).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,7 +23,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     """Call ``write(f)`` on a temporary file beside ``path``, fsync, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -32,6 +34,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new empty file ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing.
+
+    ``tempfile.mkstemp`` creates files with mode 0600 whatever the umask; opening with 0666 lets
+    the kernel apply the process's umask, without reading it (``os.umask`` can only be read by
+    setting it, which races with other threads creating files).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name beside {path}")
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

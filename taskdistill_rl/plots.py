@@ -19,30 +19,38 @@ def _read_metrics(run: Path) -> dict[str, list[float]]:
 
 
 def plot_runs(runs: list[Path], out: Path) -> Path:
-    """Return (train and periodic eval) and inner lr vs meta-epoch and vs wall time, one line per run."""
+    """Return (train and periodic eval) and inner lr vs meta-epoch and vs wall time, one colour per
+    run. The wall-time axis leaves out the one-off start-up before the first meta-epoch (env and
+    network construction, imports), which would otherwise shift every run by a different amount."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharey="row")
     for run in runs:
         m = _read_metrics(Path(run))
-        label = Path(run).name
-        for col, xkey in enumerate(("meta_epoch", "time/wall_seconds")):
-            x = np.array(m[xkey])
-            ev = np.array(m["eval/return_mean"])
-            ok = ~np.isnan(ev)
+        wall = np.array(m["time/wall_seconds"])
+        first = m["time/rollout_seconds"][0] + m["time/update_seconds"][0]
+        xs = {"meta_epoch": np.array(m["meta_epoch"]), "wall": wall - (wall[0] - first)}
+        ev = np.array(m["eval/return_mean"])
+        ok = ~np.isnan(ev)
+        for col, x in enumerate(xs.values()):
             (line,) = axes[0, col].plot(x, m["train/episode_return_mean"], alpha=0.35)
-            axes[0, col].plot(x[ok], ev[ok], "o-", ms=3, color=line.get_color(), label=label)
-            axes[1, col].plot(x, m["train/inner_lr"], color=line.get_color())
-    for col, xlabel in enumerate(("meta-epoch", "wall time (s)")):
+            if ok.any():
+                axes[0, col].plot(x[ok], ev[ok], "o-", ms=3, color=line.get_color())
+            axes[1, col].plot(x, m["train/inner_lr"], color=line.get_color(), label=Path(run).name)
+    for col, xlabel in enumerate(("meta-epoch", "wall time (s, start-up excluded)")):
         axes[1, col].set_xlabel(xlabel)
         axes[1, col].set_yscale("log")
-    axes[0, 0].set_ylabel("return (faint: rollout, dots: fresh learners)")
-    axes[1, 0].set_ylabel("inner lr")
-    axes[0, 0].legend(fontsize=8)
+    for ax in axes[:, 0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("episode return")
+    axes[0, 0].set_title("faint line: the rollout's learner; dots: fresh learners (evaluation)", fontsize=9)
+    axes[1, 0].set_ylabel("learned inner lr")
+    axes[1, 1].legend(fontsize=8, title="run", title_fontsize=8)
     fig.tight_layout()
     atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
@@ -58,12 +66,18 @@ def _action_names(ds) -> list[str]:
     return [f"{'dim' if ds.continuous else 'action'} {i}" for i in range(ds.out_features)]
 
 
-def plot_dataset(ds, out: Path) -> Path:
-    """What the dataset teaches (paper Figure 4): per instance, its state and its label.
+MAX_PANELS = 12  # instances drawn one row each; more become two heatmaps of bounded size
 
-    ND cart-pole: the pole angle of every axis, and the softmaxed labels over the 2N actions.
-    Other envs: the observation's features (or the image), and softmaxed labels (discrete) or
-    the taught action mean (continuous).
+
+def plot_dataset(ds, out: Path) -> Path:
+    """What the dataset teaches (paper Figure 4): per instance, its synthetic state and the action
+    its label teaches.
+
+    ND cart-pole: the pole angle of every axis in the synthetic state, and the softmaxed labels over
+    the 2N actions. Other envs: the observation's features (or the image), and softmaxed labels
+    (discrete) or the taught action mean (continuous). Synthetic states are learned inputs, not
+    states the env visits (angles beyond the 12° failure limit are common). More than
+    ``MAX_PANELS`` instances (e.g. MuJoCo's k=64) are drawn as two heatmaps instead.
     """
     import matplotlib
 
@@ -75,10 +89,20 @@ def plot_dataset(ds, out: Path) -> Path:
     obs = ds.observation.detach().float()
     label = ds.label.detach().float()
     target = label if ds.continuous else torch.softmax(label, -1)
+    taught = (
+        "taught action mean" if ds.continuous else "probability the learner is taught to give each action"
+    )
+    env = f"{ds.meta.get('env_id', '?')} {ds.meta.get('env_kwargs') or ''}".strip()
+    title = (
+        f"What the {ds.k} synthetic instances of {env} teach (inner lr {ds.inner_lr.item():.3g})\n"
+        "synthetic states are learned inputs, not states the environment visits"
+    )
+    if ds.k > MAX_PANELS:
+        return _plot_dataset_heatmaps(ds, obs, target, taught, title, out)
     cartpole = ds.meta.get("env_id") == "NDCartPole-v0" and obs.dim() == 2 and obs.shape[1] % 4 == 0
     names = _action_names(ds)
     k = ds.k
-    fig, axes = plt.subplots(k, 2, figsize=(8, 1.0 + 1.5 * k), squeeze=False)
+    fig, axes = plt.subplots(k, 2, figsize=(9, 1.4 + 1.5 * k), squeeze=False)
     for i in range(k):
         left, right = axes[i]
         if cartpole:
@@ -88,23 +112,48 @@ def plot_dataset(ds, out: Path) -> Path:
                 axis_names, np.degrees(angles), color=["tab:red" if a < 0 else "tab:blue" for a in angles]
             )
             left.axvline(0, color="k", lw=0.6)
-            left.set_xlabel("pole angle (degrees; + leans right / +axis)" if i == k - 1 else "")
+            left.set_xlabel(
+                "pole angle in the synthetic state (degrees; + leans right)" if i == k - 1 else ""
+            )
         elif obs[i].dim() >= 2:
             left.imshow(obs[i].reshape(-1, *obs.shape[-2:])[0].numpy(), cmap="gray")
             left.axis("off")
         else:
             left.bar(range(obs.shape[1]), obs[i].numpy())
-            left.set_xlabel("feature" if i == k - 1 else "")
+            left.set_xlabel("observation feature (synthetic state)" if i == k - 1 else "")
         right.bar(names, target[i].numpy(), color="tab:green")
         if not ds.continuous:
             right.set_ylim(0, 1)
         right.tick_params(axis="x", labelrotation=45 if len(names) > 4 else 0, labelsize=8)
         left.set_title(f"instance {i + 1}", fontsize=9, loc="left")
-    axes[0, 1].set_title("taught action mean" if ds.continuous else "softmax(label)", fontsize=9)
-    env = ds.meta.get("env_id", "?")
-    fig.suptitle(
-        f"{env} {ds.meta.get('env_kwargs') or ''}: k={k}, inner lr {ds.inner_lr.item():.3g}", fontsize=10
+    axes[0, 1].set_title(taught, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return out
+
+
+def _plot_dataset_heatmaps(ds, obs, target, taught: str, title: str, out: Path) -> Path:
+    """Many instances: observations ``[k, features]`` and targets ``[k, actions]`` as heatmaps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flat = obs.reshape(ds.k, -1).numpy()
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 7), gridspec_kw={"width_ratios": [max(flat.shape[1], 4), max(target.shape[1], 4)]}
     )
+    image = left.imshow(flat, aspect="auto", cmap="coolwarm", interpolation="nearest")
+    left.set_xlabel("observation feature (synthetic state)")
+    left.set_ylabel("instance")
+    fig.colorbar(image, ax=left, fraction=0.046)
+    image = right.imshow(target.numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
+    right.set_xticks(range(target.shape[1]), _action_names(ds), rotation=45, fontsize=8)
+    right.set_title(taught, fontsize=9)
+    fig.colorbar(image, ax=right, fraction=0.046)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)

@@ -1,14 +1,18 @@
 """DistilledDataset: one-step fit, exact save/load round trip, and refusal of bad or hostile files."""
 
+import doctest
 import os
+import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tensordict import TensorDict
 
 from taskdistill_rl.dataset import DistilledDataset, DistilledFileError, load_distilled
+from taskdistill_rl.errors import InvalidInputError
 
 
 def _ds(k=2, seed=0):
@@ -156,3 +160,90 @@ def test_wrong_schema_is_one_clear_error(tmp_path, mutate, match):
     torch.save(payload, path)
     with pytest.raises(DistilledFileError, match=match):
         load_distilled(path)
+
+
+# -- Policy.predict as gymnasium and SB3 users call it (issue 13) --------------------------------
+def _episode_return(env, policy, seed):
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(policy.predict(obs))  # no conversion
+        total += reward
+        done = terminated or truncated
+    return total
+
+
+def test_predict_plays_gymnasium_episodes_from_numpy_observations():
+    """The shipped 2D file scores ~500 with sampled actions; a uniform-random agent ~20."""
+    import gymnasium
+
+    torch.manual_seed(0)  # predict samples with torch's global generator
+    env = gymnasium.make("NDCartPole-v0", n_dims=2)
+    policy = load_distilled("zoo:ndcartpole-2d").make_policy(seed=0)
+    obs, _ = env.reset(seed=0)
+    action = policy.predict(obs)
+    assert type(action) is int and env.action_space.contains(action)
+    returns = [_episode_return(env, policy, seed) for seed in range(3)]
+    assert np.mean(returns) >= 200, returns
+
+
+def test_predict_on_a_numpy_batch_gives_an_int64_array():
+    policy = _ds().make_policy(seed=0)
+    for deterministic in (False, True):
+        actions = policy.predict(np.zeros((5, 4)), deterministic=deterministic)
+        assert isinstance(actions, np.ndarray) and actions.dtype == np.int64 and actions.shape == (5,)
+    assert type(policy.predict([0.0, 0.0, 0.0, 0.0], deterministic=True)) is int  # a list is NumPy input
+
+
+def test_continuous_predict_gives_float32_arrays_clipped_only_when_asked():
+    import gymnasium
+
+    ds = DistilledDataset(k=2, obs_shape=(3,), out_features=1, continuous=True)
+    policy = ds.make_policy(seed=0)
+    one, batch = policy.predict(np.zeros(3)), policy.predict(np.zeros((5, 3)), deterministic=True)
+    assert one.dtype == np.float32 and one.shape == (1,)
+    assert batch.dtype == np.float32 and batch.shape == (5, 1)
+    assert isinstance(policy.predict(torch.zeros(5, 3)), torch.Tensor)  # tensors stay tensors
+    torch.manual_seed(0)
+    box = gymnasium.spaces.Box(-0.01, 0.01, shape=(1,), dtype=np.float32)
+    unclipped = policy.predict(np.zeros((200, 3)))  # std exp(0) = 1: most fall outside the box
+    clipped = ds.make_policy(seed=0, action_space=box).predict(np.zeros((200, 3)))
+    assert np.abs(unclipped).max() > 0.01
+    assert clipped.dtype == np.float32 and np.abs(clipped).max() <= 0.01
+    assert "unclipped" in repr(policy) and "clipped to action_space" in repr(ds.make_policy(action_space=box))
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [np.zeros(3), np.zeros((5, 3)), torch.zeros(5, 8), np.zeros(())],
+    ids=["one", "numpy-batch", "tensor-batch", "scalar"],
+)
+def test_an_observation_of_the_wrong_size_names_both_shapes(obs):
+    policy = _ds().make_policy(seed=0)
+    shape = re.escape(str(tuple(obs.shape)))
+    with pytest.raises(
+        InvalidInputError, match=rf"expected an observation of shape \(4,\) .*got shape {shape}"
+    ):
+        policy.predict(obs)
+
+
+def test_reprs_say_what_the_dataset_and_policy_are():
+    ds = _ds(k=2)
+    assert re.fullmatch(
+        r"DistilledDataset\(env='NDCartPole-v0', k=2, obs_shape=\(4,\), learner='lambda', inner_lr=0\.02\)",
+        repr(ds),
+    )
+    assert str(ds) == repr(ds)  # print(ds) shows the same
+    assert repr(ds.make_policy(seed=0)) == (
+        "Policy(env=\"NDCartPole-v0 {'n_dims': 1}\", learner='lambda', obs_shape=(4,), "
+        "actions='sample Categorical(logits), argmax if deterministic')"
+    )
+
+
+def test_the_policy_docstring_example_runs():
+    from taskdistill_rl.dataset import Policy
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for test in finder.find(Policy, "Policy"):
+        runner.run(test)
+    assert runner.summarize(verbose=False) == (0, 6)

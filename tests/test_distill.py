@@ -185,3 +185,36 @@ def test_periodic_evaluation_does_not_change_what_is_learned():
 
     for a, b in zip(run(evaluate=True), run(evaluate=False), strict=True):
         assert torch.equal(a, b)
+
+
+def test_progress_bar_counts_toward_the_stop_criterion_and_continues_after_resume(tmp_path):
+    """Issue 13: the bar shows meta-epochs out of --epochs (or seconds out of --time-budget),
+    starts a resumed run where it stopped, and says "not yet" rather than nan before evaluating."""
+    from taskdistill_rl.callbacks import ProgressBar
+
+    def make():
+        return Distiller(
+            "NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, quiet=True, out_dir=tmp_path,
+            eval_interval=2, eval_learners=2, eval_episodes=1, final_learners=2, final_episodes=1,
+        )  # fmt: skip
+
+    def bar(d):
+        return next(cb for cb in d.loop.callbacks if isinstance(cb, ProgressBar))
+
+    d = make()
+    d.train(epochs=1)
+    assert (bar(d).completed, bar(d).total, bar(d).evaluation) == (1, 1, "not yet")
+    d.train(epochs=3)
+    assert (bar(d).completed, bar(d).total) == (3, 3) and float(bar(d).evaluation) > 0
+    resumed, starts = make(), []
+
+    class SeeStart(Callback):
+        def on_training_start(self, loop):
+            starts.append(next(cb for cb in loop.callbacks if isinstance(cb, ProgressBar)).completed)
+
+    resumed.load_checkpoint()
+    resumed.train(epochs=5, callback=SeeStart())
+    assert starts == [3] and (bar(resumed).completed, bar(resumed).total) == (5, 5)
+    timed = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, quiet=True)
+    timed.train(time_budget=0.5)
+    assert bar(timed).total == 0.5 and bar(timed).completed == 0.5  # seconds, capped at the budget

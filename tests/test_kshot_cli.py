@@ -84,6 +84,27 @@ def test_show_draws_the_dataset(tmp_path):
 
 
 def test_zoo_list_prints_the_commands(capsys):
-    assert main(["zoo", "list"]) == 0
+    from taskdistill_rl import zoo
+
+    assert main(["zoo", "list", "--markdown"]) == 0
     printed = capsys.readouterr().out
-    assert "zoo:ndcartpole-2d" in printed and "taskdistill distill --env NDCartPole-v0" in printed
+    for name, entry in zoo.entries().items():
+        assert f"| zoo:{name} |" in printed and f"`{entry['reproduce']}`" in printed
+    assert main(["zoo", "list"]) == 0  # a rich table that folds to the terminal's width
+    table = capsys.readouterr().out
+    assert "zoo:ndcartpole-2d" in table and "|" not in table and max(map(len, table.splitlines())) <= 120
+
+
+def test_evaluate_says_one_episode_not_one_episodes(capsys):
+    """Issue 13: plural slips."""
+    assert main(["evaluate", "zoo:ndcartpole-1d", "--n-learners", "1", "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "of 1 learner, 1 sampled episode each" in out and "episodes" not in out
+
+
+def test_kmin_where_no_k_learns_says_so(tmp_path, capsys):
+    """Issue 13: never "learning starts at k = None" (1 meta-epoch learns nothing: ~random returns)."""
+    args = ["kmin", "--k", "1", "--epochs", "1", "--n-learners", "2", "--episodes", "2"]
+    assert main([*args, "--out", str(tmp_path / "k")]) == 0
+    out = capsys.readouterr().out
+    assert "no k learned" in out and "None" not in out
