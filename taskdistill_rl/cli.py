@@ -435,6 +435,10 @@ def evaluate(
     from taskdistill_rl.evaluate import evaluate_distributions
     from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS
 
+    if quiet and out is None:
+        raise InvalidInputError(
+            "-q without --out would print nothing and write nothing: give --out or drop -q"
+        )
     names = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}

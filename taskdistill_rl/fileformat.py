@@ -183,11 +183,21 @@ def read_distilled(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"distilled file {str(path)!r} does not exist")
+    if path.is_dir():
+        hint = f"; did you mean {path / 'distilled.pt'}?" if (path / "distilled.pt").is_file() else ""
+        raise DistilledFileError(f"{path} is a directory, not a distilled .pt file{hint}")
     if not path.is_file():
         raise DistilledFileError(f"{path}: not a file")
     if not _is_zipfile(path):
+        kind = {".csv": "a CSV table", ".json": "a JSON file", ".toml": "a TOML file", ".png": "an image"}
         raise DistilledFileError(
-            f"{path}: not a PyTorch .pt archive (truncated, corrupt, or another kind of file)"
+            f"{path}: not a PyTorch .pt archive ("
+            + (
+                f"it is {kind[path.suffix]}"
+                if path.suffix in kind
+                else "truncated, corrupt, or another kind of file"
+            )
+            + "); give a distilled .pt file"
         )
     loaded, is_tensordict = _load(path)
     source = str(path)
@@ -322,6 +332,11 @@ def _validate(payload: Any, source: str, error: Callable[[str], TaskDistillError
     if not isinstance(payload, dict):
         raise bad(f"expected a dict of tensors and 'meta', got {type(payload).__name__}")
     if META not in payload:
+        if "config_hash" in payload:  # what taskdistill_rl.run.RunLoop writes
+            raise bad(
+                "this is a training checkpoint, not a distilled dataset: evaluate the distilled.pt "
+                "beside it (or continue the run with `taskdistill distill ... --resume`)"
+            )
         raise bad("missing key 'meta'")
     meta = payload[META]
     if type(meta) is not dict:

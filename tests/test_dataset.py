@@ -247,3 +247,18 @@ def test_the_policy_docstring_example_runs():
     for test in finder.find(Policy, "Policy"):
         runner.run(test)
     assert runner.summarize(verbose=False) == (0, 6)
+
+
+def test_the_wrong_kind_of_file_is_named(tmp_path):
+    """Issue 13: a run directory, a checkpoint or a CSV each get a message about what they are."""
+    from taskdistill_rl.distill import Distiller
+
+    run = tmp_path / "run"
+    Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, quiet=True, out_dir=run,
+              final_learners=1, final_episodes=1).train(epochs=1)  # fmt: skip
+    with pytest.raises(DistilledFileError, match=r"is a directory.*did you mean .*distilled\.pt"):
+        load_distilled(run)
+    with pytest.raises(DistilledFileError, match="training checkpoint, not a distilled dataset"):
+        load_distilled(run / "checkpoint.pt")
+    with pytest.raises(DistilledFileError, match="it is a CSV table"):
+        load_distilled(run / "metrics.csv")

@@ -108,3 +108,8 @@ def test_kmin_where_no_k_learns_says_so(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "k")]) == 0
     out = capsys.readouterr().out
     assert "no k learned" in out and "None" not in out
+
+
+def test_evaluate_quiet_without_out_is_refused(capsys):
+    assert main(["evaluate", "zoo:ndcartpole-1d", "-q"]) == 1
+    assert "-q without --out" in capsys.readouterr().err
