@@ -185,7 +185,7 @@ def read_distilled(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"distilled file {str(path)!r} does not exist")
     if path.is_dir():
         hint = f"; did you mean {path / 'distilled.pt'}?" if (path / "distilled.pt").is_file() else ""
-        raise DistilledFileError(f"{path} is a directory, not a distilled .pt file{hint}")
+        raise DistilledFileError(f"{path}: a directory, not a distilled .pt file{hint}")
     if not path.is_file():
         raise DistilledFileError(f"{path}: not a file")
     if not _is_zipfile(path):

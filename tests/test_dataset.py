@@ -256,7 +256,9 @@ def test_the_wrong_kind_of_file_is_named(tmp_path):
     run = tmp_path / "run"
     Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, quiet=True, out_dir=run,
               final_learners=1, final_episodes=1).train(epochs=1)  # fmt: skip
-    with pytest.raises(DistilledFileError, match=r"is a directory.*did you mean .*distilled\.pt"):
+    with pytest.raises(
+        DistilledFileError, match=r"a directory, not a distilled .pt file; did you mean .*distilled\.pt"
+    ):
         load_distilled(run)
     with pytest.raises(DistilledFileError, match="training checkpoint, not a distilled dataset"):
         load_distilled(run / "checkpoint.pt")

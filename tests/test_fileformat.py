@@ -389,7 +389,7 @@ def _directory(tmp_path):
         (_empty, "not a PyTorch .pt archive"),
         (_other_zip, "corrupt or truncated file"),
         (_missing_record, "corrupt or truncated file"),
-        (_directory, "is a directory, not a distilled .pt file"),
+        (_directory, "a directory, not a distilled .pt file"),
     ],
     ids=["truncated", "last_byte_cut", "junk", "empty", "zip_not_torch", "missing_storage", "directory"],
 )
