@@ -20,7 +20,7 @@ from rich.table import Table
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import Interrupted, InvalidInputError, TaskDistillError
 from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
-from taskdistill_rl.results import results_entry, run_metadata
+from taskdistill_rl.results import distill_command, results_entry, run_metadata
 from taskdistill_rl.rundir import BASELINE, DISTILL, KMIN, check_new_file, check_out_dir, open_run_dir
 
 app = typer.Typer(
@@ -30,13 +30,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+    rich_markup_mode=None,  # plain help: descriptions get the width, no <bool> type column
 )
 console = Console()
 
 
 # -- shared options ------------------------------------------------------------------------------
+# Keys a run writes into its own config.toml for the reader (provenance, derived values, the
+# inputs it was given as arguments): skipped when the file is read back with --config.
+RECORD_ONLY = {"command", "versions", "hyperparams", "meta_epochs_reached", "reproduce", "path", "runs"}
+
+
 def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
-    """``--config FILE.toml``: its keys become the command's defaults (command-line flags win)."""
+    """``--config FILE.toml``: its keys become the command's defaults (command-line flags win).
+
+    Keys are the command's options (``--num-envs`` as ``num_envs``) and, for ``distill`` and
+    ``kmin``, every ``DistillConfig`` field (``clip_epsilon``, ``critic_lr``, ...), so a run's own
+    ``config.toml`` is a valid ``--config``.
+    """
     if value is None:
         return None
     if not value.is_file():
@@ -45,15 +56,35 @@ def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | N
         data = tomllib.loads(value.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise typer.BadParameter(f"config file {str(value)!r} is not valid TOML: {err}") from err
-    known = {p.name for p in ctx.command.params}
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(data) - known)
+    params = {p.name: p for p in ctx.command.params}
+    data = {k.replace("-", "_"): v for k, v in data.items() if k not in RECORD_ONLY}
+    settable = set(params) | (_config_fields() if ctx.command.name in ("distill", "kmin") else set())
+    unknown = sorted(set(data) - settable)
     if unknown:
-        raise typer.BadParameter(f"unknown keys in {value}: {', '.join(unknown)}")
+        raise typer.BadParameter(
+            f"unknown keys in {value}: {', '.join(unknown)} (known: {', '.join(sorted(settable))})"
+        )
     if isinstance(data.get("env_kwargs"), dict):
         data["env_kwargs"] = [f"{k}={v!r}" for k, v in data["env_kwargs"].items()]
-    ctx.default_map = {**(ctx.default_map or {}), **data}
+    for name, item in data.items():  # a list for a comma-separated option (kmin's k, evaluate's learners)
+        if isinstance(item, list) and name in params and not params[name].multiple:
+            data[name] = ",".join(str(v) for v in item)
+    ctx.meta["config_fields"] = {k: v for k, v in data.items() if k not in params}
+    ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in data.items() if k in params}}
     return value
+
+
+def _config_fields() -> set[str]:
+    from dataclasses import fields
+
+    from taskdistill_rl.config import DistillConfig
+
+    return {f.name for f in fields(DistillConfig)}
+
+
+def config_file_fields(ctx: typer.Context) -> dict:
+    """The ``DistillConfig`` fields a ``--config`` file set that have no command-line option."""
+    return dict(ctx.meta.get("config_fields", {}))
 
 
 ConfigOpt = Annotated[
@@ -294,10 +325,18 @@ def distill(
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
     k: Annotated[
-        int | None, typer.Option(min=1, help="Distilled instances (default ceil(c/2)+1; 64 continuous).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Synthetic instances in the file (default: the paper's minimum size, "
+            "ceil(actions/2)+1, for discrete actions; 64 for continuous).",
+        ),
     ] = None,
     out: OutDirOpt = Path("runs/distill"),
-    preset: Annotated[str, typer.Option(help="fast (measured default) or paper (appendix A).")] = "fast",
+    preset: Annotated[
+        str,
+        typer.Option(help="Hyper-parameters: fast (our measured default) or paper (the paper's appendix A)."),
+    ] = "fast",
     epochs: Annotated[int | None, typer.Option(min=1, help="Stop after N meta-epochs.")] = None,
     time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     target_return: Annotated[
@@ -305,9 +344,25 @@ def distill(
     ] = None,
     seed: SeedOpt = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
-    num_envs: Annotated[int | None, typer.Option(min=1, help="Parallel envs per rollout (preset).")] = None,
-    encoder_layers: Annotated[int, typer.Option(min=0, help="Encoder rollback layers (0 = full).")] = 0,
-    inner_steps: Annotated[int, typer.Option(min=1, help="Inner SGD steps (1 is the promise).")] = 1,
+    num_envs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Environments stepped in parallel per rollout (default: the preset's)."),
+    ] = None,
+    encoder_layers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Layers meta-learned as a shared encoder (encoder rollback, paper section 5); "
+            "0 distils the whole learner.",
+        ),
+    ] = 0,
+    inner_steps: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="SGD steps a learner takes on the file (1: the one-step training the file is made for).",
+        ),
+    ] = 1,
     final_learners: Annotated[int, typer.Option(min=1, help="Learners in the final evaluation.")] = 100,
     final_episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner, final evaluation.")] = 100,
     normalize_obs: Annotated[
@@ -339,6 +394,7 @@ def distill(
         raise TaskDistillError(f"--resume: no checkpoint at {out / 'checkpoint.pt'}")
     check_out_dir(out)
     cfg = DistillConfig(
+        **config_file_fields(ctx),
         env=env,
         env_kwargs=parse_env_kwargs(env_kwargs),
         k=k,
@@ -416,6 +472,15 @@ def evaluate(
     n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per distribution.")] = 100,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner.")] = 100,
     deterministic: Annotated[bool, typer.Option(help="Act by argmax/mean instead of sampling.")] = False,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="Evaluate on this env instead of the file's own (same observation and action "
+            "spaces, e.g. a 1D NDCartPole file on CartPole-v1).",
+        ),
+    ] = None,
+    env_kwargs: EnvKwargsOpt = None,
     seed: SeedOpt = 0,
     out: Annotated[
         Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
@@ -453,11 +518,15 @@ def evaluate(
                 seed=seed,
                 deterministic=deterministic,
                 inner_steps=ds.meta.get("inner_steps", 1),
+                env_id=env,
+                env_kwargs=parse_env_kwargs(env_kwargs) if env is not None or env_kwargs else None,
             )
         results = {name: results_entry(r, n_learners=n_learners) for name, r in returns.items()}
         evaluation = {
-            "env_id": ds.meta.get("env_id"),
-            "env_kwargs": ds.meta.get("env_kwargs", {}),
+            "env_id": env or ds.meta.get("env_id"),
+            "env_kwargs": parse_env_kwargs(env_kwargs)
+            if env or env_kwargs
+            else ds.meta.get("env_kwargs", {}),
             "k": ds.k,
             "seed": seed,
             "action_rule": "deterministic" if deterministic else "sample",
@@ -573,12 +642,21 @@ def kmin(
     kwargs = parse_env_kwargs(env_kwargs)
     # validate everything before OUT is created (issue 13): options, env id and arguments
     check_out_dir(out)
-    DistillConfig(env=env, env_kwargs=kwargs, k=ks[0], preset=preset, epochs=epochs, time_budget=time_budget)
+    DistillConfig(
+        **config_file_fields(ctx),
+        env=env,
+        env_kwargs=kwargs,
+        k=ks[0],
+        preset=preset,
+        epochs=epochs,
+        time_budget=time_budget,
+    )
     random_mean = float(random_agent_returns(env, episodes=1000, seed=seed, env_kwargs=kwargs).mean())
     ctx.with_resource(open_run_dir(out, command="kmin", layout=KMIN, resume=resume, overwrite=overwrite))
     write_run_config(
         out / "config.toml",
         {
+            **config_file_fields(ctx),
             "command": "kmin",
             "env": env,
             "env_kwargs": kwargs,
@@ -601,15 +679,18 @@ def kmin(
             n_actions = results[value]["n_actions"]
             continue
         cfg = DistillConfig(
-            env=env,
-            env_kwargs=kwargs,
-            k=value,
-            preset=preset,
-            epochs=epochs,
-            time_budget=time_budget,
-            seed=seed,
-            final_learners=n_learners,
-            final_episodes=episodes,
+            **{
+                **config_file_fields(ctx),  # the file's other fields; this command's own win
+                "env": env,
+                "env_kwargs": kwargs,
+                "k": value,
+                "preset": preset,
+                "epochs": epochs,
+                "time_budget": time_budget,
+                "seed": seed,
+                "final_learners": n_learners,
+                "final_episodes": episodes,
+            }
         )
         distiller = Distiller(env, config=cfg, out_dir=run_dir, quiet=quiet)
         distiller.train()  # its final evaluation (seed + 10,000) is this k's row
@@ -618,6 +699,7 @@ def kmin(
             **distiller.evaluation["results"]["lambda"],
             "k": value,
             "meta_epochs": distiller.meta_epoch,
+            "reproduce": distill_command(distiller.config, distiller.meta_epoch),
             "wall_seconds": distiller.wall_seconds,
             "n_actions": n_actions,
         }

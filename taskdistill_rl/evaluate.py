@@ -201,7 +201,8 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
             f"{obs_spec} of {env_id} {env_kwargs}"
         )
     recorded = ds.meta.get("preprocessing")  # files before format 2 record none
-    if recorded is not None and recorded != describe_preprocessing(env):
+    own_env = (env_id, env_kwargs) == (ds.meta.get("env_id"), ds.meta.get("env_kwargs", {}))
+    if own_env and recorded is not None and recorded != describe_preprocessing(env):
         raise InvalidInputError(
             f"the file was distilled through the preprocessing {recorded}, but {env_id} {env_kwargs} is "
             f"built with {describe_preprocessing(env)} here: evaluate it with the taskdistill_rl "

@@ -341,3 +341,12 @@ def test_cli_outputs_are_readable_by_others_under_umask_022(tmp_path):
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "r").iterdir()}
     assert modes == {"config.toml": 0o644, "eval.json": 0o644, "summary.json": 0o644}
+
+
+def test_help_is_plain_wide_and_explains_its_terms(capsys):
+    """Issue 13: -h works; flags carry no type noise; jargon is explained."""
+    assert main(["distill", "-h"]) == 0
+    text = capsys.readouterr().out
+    assert "-h, --help" in text and "<bool>" not in text
+    assert "the paper's minimum size" in text and "one-step training" in text
+    assert max(len(line) for line in text.splitlines()) <= 120

@@ -113,3 +113,17 @@ def test_kmin_where_no_k_learns_says_so(tmp_path, capsys):
 def test_evaluate_quiet_without_out_is_refused(capsys):
     assert main(["evaluate", "zoo:ndcartpole-1d", "-q"]) == 1
     assert "-q without --out" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_compatible_env_other_than_the_files_own(tmp_path, capsys):
+    """Issue 13: a 1D ND cart-pole file acts in CartPole-v1 (the same physics and spaces); an
+    incompatible env is the existing one-line check."""
+    out = tmp_path / "cp.json"
+    args = ["evaluate", "zoo:ndcartpole-1d", "--n-learners", "5", "--episodes", "2"]
+    assert main([*args, "--env", "CartPole-v1", "--out", str(out)]) == 0
+    evaluation = json.loads(out.read_text())
+    assert evaluation["env_id"] == "CartPole-v1" and evaluation["env_kwargs"] == {}
+    assert evaluation["results"]["lambda"]["mean"] > 400  # a random agent scores ~22
+    capsys.readouterr()
+    assert main([*args, "--env-kwargs", "n_dims=2"]) == 1
+    assert "do not match the observations" in capsys.readouterr().err
