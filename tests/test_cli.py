@@ -350,3 +350,19 @@ def test_help_is_plain_wide_and_explains_its_terms(capsys):
     assert "-h, --help" in text and "<bool>" not in text
     assert "the paper's minimum size" in text and "one-step training" in text
     assert max(len(line) for line in text.splitlines()) <= 120
+
+
+def test_torchrl_chatter_does_not_reach_the_user(tmp_path):
+    """Issue 13: TorchRL's INFO lines and its nested-TransformedEnv warning used to reach the
+    terminal (MuJoCo envs trigger both)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "taskdistill_rl", "distill", "--env", "InvertedPendulum-v5", "--k", "4",
+         "--num-envs", "2", "--epochs", "1", "--final-learners", "1", "--final-episodes", "1", "-q",
+         "--out", str(tmp_path / "ip")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[torchrl]" not in done.stderr and "Nested TransformedEnvs" not in done.stderr, done.stderr
