@@ -395,10 +395,12 @@ class Policy:
         if self.obs_norm is not None:
             x = normalize(x, self.obs_norm["mean"], self.obs_norm["var"])
         out = self.module(x)
-        if self.log_std is None:
-            action = out.argmax(-1) if deterministic else torch.distributions.Categorical(logits=out).sample()
+        if deterministic:
+            action = out.argmax(-1) if self.log_std is None else out
         else:
-            action = out if deterministic else torch.normal(out, self.log_std.exp().expand_as(out))
+            from taskdistill_rl.actors import action_distribution  # the distribution every path acts by
+
+            action = action_distribution(out, self.log_std).sample()
         if not as_numpy:
             return action
         action = action.cpu().numpy()
