@@ -68,12 +68,31 @@ def make_actor(net: nn.Module, *, log_std: torch.Tensor | None = None) -> Probab
     )
 
 
+class _AnyBatch(nn.Module):
+    """Images with any leading batch dimensions through a conv net that takes one (GAE calls the
+    critic on ``[2, envs, steps, C, H, W]``)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.net(obs.reshape(-1, *obs.shape[-3:]))
+        return out.reshape(*obs.shape[:-3], out.shape[-1])
+
+
 def make_critic(
     obs_shape: tuple[int, ...], *, hidden: tuple[int, ...] = (64, 64), wrap=None
 ) -> ValueOperator:
-    """The separate value network of PPMO (paper §3.1): TorchRL's ``MLP`` (tanh) on the flattened
-    observation, writing ``"state_value"``. ``wrap`` (e.g. observation normalisation) is applied
-    around the network."""
+    """The separate value network of PPMO (paper §3.1), writing ``"state_value"``: for images
+    ``(channels, height, width)`` a Nature-CNN of its own (output gain 1, as Huang et al.'s critic);
+    otherwise TorchRL's ``MLP`` (tanh) on the flattened observation. ``wrap`` (e.g. observation
+    normalisation) is applied around the network."""
+    if len(obs_shape) == 3:
+        from taskdistill_rl.learners.cnn import NatureCNNLearners
+
+        net = _AnyBatch(NatureCNNLearners(obs_shape=obs_shape, out_features=1, output_gain=1.0).sample())
+        return ValueOperator(net if wrap is None else wrap(net), in_keys=["observation"])
     net = MLP(
         in_features=math.prod(obs_shape),
         out_features=1,

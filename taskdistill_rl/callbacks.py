@@ -212,7 +212,8 @@ class StopOnSignal(Callback):
 class ProgressBar(Callback):
     """A rich progress bar toward the run's stop criterion: meta-epochs out of ``epochs``, else
     seconds out of ``time_budget`` (a resumed run starts where it stopped), else a count; with
-    the last evaluation ("not yet" before the first), the inner lr and the elapsed time."""
+    the last evaluation ("not yet" before the first), the training episodes' recent return (the
+    raw game score on Atari), env frames per second, the inner lr and the elapsed time."""
 
     def __init__(self, epochs: int | None = None, *, time_budget: float | None = None, disable: bool = False):
         self.epochs, self.time_budget, self.disable = epochs, time_budget, disable
@@ -237,6 +238,8 @@ class ProgressBar(Callback):
             TextColumn(count + ("s" if by_time else "meta-epochs")),
             TaskProgressColumn(),
             TextColumn("eval return {task.fields[evaluation]}"),
+            TextColumn("train return {task.fields[recent]}"),
+            TextColumn("{task.fields[fps]:.0f} frames/s"),
             TextColumn("inner lr {task.fields[lr]:.3g}"),
             TimeElapsedColumn(),
             disable=self.disable,
@@ -247,17 +250,25 @@ class ProgressBar(Callback):
             total=self.time_budget if by_time else self.epochs,
             completed=self._completed(loop),
             evaluation=self.evaluation,
+            recent="not yet",
+            fps=0.0,
             lr=float(loop.algo.dataset.inner_lr.detach()),
         )
+        self._frames_at_start = (loop.algo.frames, loop.wall_seconds)
 
     def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
         value = metrics.get("eval/return_mean", math.nan)
         if value == value:  # evaluated this meta-epoch
             self.evaluation = f"{value:.1f}"
+        recent = metrics.get("train/recent_return", math.nan)
+        frames, seconds = self._frames_at_start
+        fps = (loop.algo.frames - frames) / max(loop.wall_seconds - seconds, 1e-9)
         self._progress.update(
             self.task,
             completed=self._completed(loop),
             evaluation=self.evaluation,
+            recent=f"{recent:.1f}" if recent == recent else "not yet",
+            fps=fps,
             lr=metrics["train/inner_lr"],
         )
         return True

@@ -176,10 +176,30 @@ def baseline(
         typer.Option(min=1, help="PPO training steps (default: rl-zoo's budget for the env family)."),
     ] = None,
     target_return: Annotated[
-        float | None, typer.Option(help="PPO: stop once a chunk's evaluation reaches R.")
+        float | None,
+        typer.Option(
+            help="PPO: stop once a chunk's evaluation reaches R (Atari: the mean raw score of the last "
+            "10 full games played in training)."
+        ),
     ] = None,
-    chunk: Annotated[int, typer.Option(min=1, help="PPO: timesteps between evaluations.")] = 10_000,
-    episodes: Annotated[int, typer.Option(min=1, help="Final evaluation episodes (sampled actions).")] = 100,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(
+            help="PPO: stop at the first chunk boundary after S seconds. Atari's lr and clip range then "
+            "stay constant (without it they fall linearly to 0 over --timesteps, as rl-zoo's).",
+        ),
+    ] = None,
+    chunk: Annotated[
+        int, typer.Option(min=1, help="PPO: timesteps between evaluations (Atari: between curve points).")
+    ] = 10_000,
+    episodes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Final evaluation episodes, sampled actions (default 100; Atari: 10 full games, raw "
+            "scores, each capped at 27,000 agent steps).",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     out: Annotated[
         Path | None, typer.Option(help="Directory for summary.json, eval.json, config.toml.")
@@ -194,12 +214,17 @@ def baseline(
     config: ConfigOpt = None,
 ) -> None:
     """Direct-RL (SB3 PPO) or uniform-random baseline: return mean ± std, wall time, summary.json."""
-    from taskdistill_rl.envs.factory import check_env_id
+    from taskdistill_rl.envs.factory import check_env_id, env_family
 
     if algo not in ("ppo", "random"):
         raise TaskDistillError(f"--algo must be 'ppo' or 'random', got {algo!r}")
     check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
+    if time_budget is not None and not time_budget > 0:
+        raise InvalidInputError(f"--time-budget must be > 0 seconds, got {time_budget}")
+    atari = env_family(env) == "atari"
+    if episodes is None:  # full Atari games are long: a few of them
+        episodes = 10 if atari else 100
     out_dir = None
     if out is not None:  # validate everything before OUT is created, then lock it (issue 13)
         from taskdistill_rl.envs.factory import make_env
@@ -217,6 +242,7 @@ def baseline(
         "seed": seed,
     }
     extra: dict[str, Any] = {}
+    capped: int | None = None  # Atari PPO: evaluation games cut at 27,000 agent steps
     start = time.perf_counter()
     if algo == "random":
         from taskdistill_rl.baselines import random_agent_returns
@@ -226,18 +252,24 @@ def baseline(
     else:
         from taskdistill_rl.baselines.sb3_ppo import (
             DEFAULT_TIMESTEPS,
-            evaluate_ppo,
+            RECENT_GAMES,
+            evaluate_ppo_games,
             hyperparams_for,
             train_ppo,
         )
-        from taskdistill_rl.envs.factory import env_family
 
         hp = hyperparams_for(env)
         if timesteps is None and target_return is None:
             family = env_family(env)
             timesteps = DEFAULT_TIMESTEPS["classic" if family == "ndcartpole" else family]
         resolved.update(
-            {"timesteps": timesteps, "target_return": target_return, "chunk": chunk, "hyperparams": hp}
+            {
+                "timesteps": timesteps,
+                "target_return": target_return,
+                "time_budget": time_budget,
+                "chunk": chunk,
+                "hyperparams": hp,
+            }
         )
         if out_dir is not None:
             write_run_config(out_dir / "config.toml", resolved)
@@ -248,16 +280,26 @@ def baseline(
                 env_kwargs=kwargs,
                 timesteps=timesteps,
                 target_return=target_return,
+                time_budget=time_budget,
                 chunk=chunk,
                 on_chunk=on_chunk,
             )
         wall = result.wall_seconds
         frames = int(result.model.num_timesteps)
-        returns = evaluate_ppo(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
-        extra = {"reached_target": result.reached_target, "curve": "curve.csv"}
+        scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
+        returns, capped = scored.returns, scored.capped
+        resolved["schedule"] = result.schedule  # Atari: linear, or constant under a time budget
+        extra = {
+            "reached_target": result.reached_target,
+            "out_of_time": result.out_of_time,
+            "curve": "curve.csv",
+            "curve_source": f"last {RECENT_GAMES} training games" if atari else "evaluation episodes",
+        }
         if out_dir is not None:
             write_csv(
-                out_dir / "curve.csv", ["timesteps", "wall_seconds", "eval_mean", "eval_std"], result.curve
+                out_dir / "curve.csv",
+                ["timesteps", "wall_seconds", "eval_mean", "eval_std", "games"],
+                result.curve,
             )
             atomic_write(out_dir / "model.zip", lambda f: result.model.save(f))
             if result.vec_normalize is not None:  # SB3's own format: VecNormalize.load reads it
@@ -268,7 +310,7 @@ def baseline(
         "k": None,
         "seed": seed if algo == "random" else seed + 10_000,
         "action_rule": "sample",
-        "results": {algo: results_entry(returns, episodes=episodes)},
+        "results": {algo: results_entry(returns, episodes=episodes, capped=capped)},
     }
     print_results(f"{env} {kwargs or ''} {algo} baseline ({wall:.0f} s)", evaluation["results"], quiet)
     if out_dir is not None:
@@ -334,9 +376,13 @@ def distill(
     ] = None,
     out: OutDirOpt = Path("runs/distill"),
     preset: Annotated[
-        str,
-        typer.Option(help="Hyper-parameters: fast (our measured default) or paper (the paper's appendix A)."),
-    ] = "fast",
+        str | None,
+        typer.Option(
+            help="Hyper-parameters: fast (our measured default), paper (the paper's appendix A) or atari "
+            "(appendix A's Atari schedule: Adam 2.5e-4, 8 envs x 200 steps). Default: atari for ALE games, "
+            "else fast."
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Stop after N meta-epochs.")] = None,
     time_budget: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     target_return: Annotated[
@@ -363,8 +409,13 @@ def distill(
             help="SGD steps a learner takes on the file (1: the one-step training the file is made for).",
         ),
     ] = 1,
-    final_learners: Annotated[int, typer.Option(min=1, help="Learners in the final evaluation.")] = 100,
-    final_episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner, final evaluation.")] = 100,
+    final_learners: Annotated[
+        int | None, typer.Option(min=1, help="Learners in the final evaluation (default 100; Atari 10).")
+    ] = None,
+    final_episodes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Episodes per learner, final evaluation (default 100; Atari 1 full game)."),
+    ] = None,
     normalize_obs: Annotated[
         bool | None,
         typer.Option(
@@ -441,18 +492,22 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-def _learner_names(learners: str, grid: bool) -> list[str]:
+def _learner_names(learners: str | None, grid: bool) -> list[str] | None:
+    """The distributions to evaluate; None: each file's own (Λ, or the Nature-CNN for Atari)."""
     from taskdistill_rl.learners import LEARNERS, grid_names, make_learners
 
     if grid:
         return grid_names()
+    if learners is None:
+        return None
     names = (
         list(LEARNERS) if learners.strip() == "all" else [n.strip() for n in learners.split(",") if n.strip()]
     )
     if not names:
         raise InvalidInputError("--learners is empty")
-    for name in names:
-        make_learners(name, in_features=1, out_features=1)  # unknown names: one clear error, before any work
+    for name in names:  # unknown names: one clear error, before any work
+        if name not in LEARNERS:
+            make_learners(name, in_features=1, out_features=1)
     return names
 
 
@@ -460,17 +515,30 @@ def _learner_names(learners: str, grid: bool) -> list[str]:
 def evaluate(
     paths: Annotated[list[str], typer.Argument(help="Distilled .pt file(s) or zoo:NAME (see `zoo list`).")],
     learners: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Learner distributions, comma-separated, or 'all': lambda, ortho-std1, xavier, "
-            "xavier-std1, random-h, random-l, or LxH (L hidden layers of width H, e.g. 3x128)."
+            "xavier-std1, random-h, random-l, nature-cnn, or LxH (L hidden layers of width H, e.g. 3x128). "
+            "Default: the file's own (lambda; nature-cnn for Atari)."
         ),
-    ] = "lambda",
+    ] = None,
     grid: Annotated[
         bool, typer.Option(help="Table 6: the L x h grid (L 0..5 hidden layers, h 32..256) instead.")
     ] = False,
-    n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per distribution.")] = 100,
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes per learner.")] = 100,
+    n_learners: Annotated[
+        int | None, typer.Option(min=1, help="Fresh learners per distribution (default 100; Atari 10).")
+    ] = None,
+    episodes: Annotated[
+        int | None, typer.Option(min=1, help="Episodes per learner (default 100; Atari 1 full game).")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Cut each episode after N agent steps, keeping its return so far (Atari default: "
+            "27000, the ALE's limit; cut games are counted as 'capped').",
+        ),
+    ] = None,
     deterministic: Annotated[bool, typer.Option(help="Act by argmax/mean instead of sampling.")] = False,
     env: Annotated[
         str | None,
@@ -504,11 +572,19 @@ def evaluate(
         raise InvalidInputError(
             "-q without --out would print nothing and write nothing: give --out or drop -q"
         )
-    names = _learner_names(learners, grid)
+    from taskdistill_rl.config import EVALUATION_DEFAULTS, _is_atari
+
+    requested = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
+    header_names = requested or sorted({ds.learner_spec["name"] for _, ds in datasets})
+    atari = _is_atari(env or datasets[0][1].meta.get("env_id", ""))
+    sizes = EVALUATION_DEFAULTS["atari" if atari else "other"]
+    n_learners = n_learners or sizes["final_learners"]
+    episodes = episodes or sizes["final_episodes"]
     for path, ds in datasets:
+        names = requested or [ds.learner_spec["name"]]
         with console.status(f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"):
             returns = evaluate_distributions(
                 ds,
@@ -520,8 +596,11 @@ def evaluate(
                 inner_steps=ds.meta.get("inner_steps", 1),
                 env_id=env,
                 env_kwargs=parse_env_kwargs(env_kwargs) if env is not None or env_kwargs else None,
+                max_steps=max_steps,
             )
         results = {name: results_entry(r, n_learners=n_learners) for name, r in returns.items()}
+        for name, count in (returns.capped or {}).items():
+            results[name]["capped"] = count
         evaluation = {
             "env_id": env or ds.meta.get("env_id"),
             "env_kwargs": parse_env_kwargs(env_kwargs)
@@ -556,6 +635,7 @@ def evaluate(
                     "learners": names,
                     "n_learners": n_learners,
                     "episodes": episodes,
+                    "max_steps": max_steps,
                     "deterministic": deterministic,
                     "seed": seed,
                 },
@@ -566,7 +646,7 @@ def evaluate(
             f"\nmean ± std over the per-learner means of {plural(n_learners, 'learner')}, "
             f"{plural(episodes, rule + ' episode')} each\n"
         )
-        print(markdown_table(["experiment", *names], rows))
+        print(markdown_table(["experiment", *header_names], rows))
 
 
 def _eval_targets(paths: list[str], out: Path, *, overwrite: bool) -> dict[str, Path]:
@@ -696,7 +776,7 @@ def kmin(
         distiller.train()  # its final evaluation (seed + 10,000) is this k's row
         n_actions = distiller.dataset.out_features
         results[value] = {
-            **distiller.evaluation["results"]["lambda"],
+            **next(iter(distiller.evaluation["results"].values())),
             "k": value,
             "meta_epochs": distiller.meta_epoch,
             "reproduce": distill_command(distiller.config, distiller.meta_epoch),
@@ -753,6 +833,71 @@ def show(
     check_new_file(out, overwrite=overwrite)
     plot_dataset(ds, out)
     console.print(f"wrote {out}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="The authors' file: state dict {x, y, inner_lr} or MuJoCo checkpoint.")
+    ],
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env", help="Environment it teaches, e.g. CentipedeNoFrameskip-v4, NDCartPole-v0, Hopper-v5."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output .pt (our format).")],
+    env_kwargs: EnvKwargsOpt = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(help="Their encoder state dict, for an encoder-rollback file (the first layers)."),
+    ] = None,
+    overwrite: OverwriteFileOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Convert a file published by the paper's authors (wconnorr/RL-to-SL_Distillation) into ours.
+
+    The env is built once to check that its observations and actions are the file's; the tensors are copied
+    exactly, and the output records where they came from (file name and SHA-256).
+    """
+    from rich.markup import escape
+
+    from taskdistill_rl.importers import OBS_NORM_UNPUBLISHED, import_authors_file
+
+    for given in (file, encoder):
+        if given is not None and out.resolve() == given.resolve():
+            raise InvalidInputError(f"--out {str(out)!r} is a file being imported: choose another name")
+    check_new_file(out, overwrite=overwrite)
+    ds = import_authors_file(file, env_id=env, env_kwargs=parse_env_kwargs(env_kwargs), encoder=encoder)
+    ds.save(out)
+    if not quiet:
+        source = ds.meta["source_details"]
+        table = Table(title=f"imported {escape(file.name)}", show_header=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        labels = "action means (+ log-std)" if ds.continuous else "logits"
+        rows = {
+            "env": f"{ds.meta['env_id']} {ds.meta['env_kwargs'] or ''}".strip(),
+            "k": str(ds.k),
+            "observations": str(list(ds.obs_shape)),
+            "labels": f"{ds.out_features} {labels}",
+            "learner": ds.learner_spec["name"],
+            "encoder layers": str(ds.encoder_layers)
+            + (f" ({source['encoder_file']})" if ds.encoder_layers else " (full distillation)"),
+            "inner lr": f"{float(ds.inner_lr.detach()):.6g}",
+            "source": ds.meta["source"],
+            "sha256": source["sha256"] + ("" if source["verified"] else " (not a known published file)"),
+        }
+        if source["paper_result"]:
+            rows["paper"] = source["paper_result"]
+        for name, value in rows.items():
+            table.add_row(name, escape(value))
+        console.print(table)
+        console.print(f"wrote {escape(str(out))}")
+    if ds.meta.get("obs_norm_unpublished"):  # loud, --quiet or not
+        warning = f"WARNING: {file}: {OBS_NORM_UNPUBLISHED}."
+        Console(stderr=True).print(warning, style="bold red", markup=False, soft_wrap=True)
 
 
 zoo_app = typer.Typer(

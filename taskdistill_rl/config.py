@@ -12,9 +12,30 @@ from taskdistill_rl.errors import InvalidInputError
 # Appendix A of the paper, and the fastest schedule we measured that reaches the same returns
 # (README / docs: 1D k=2 and 2D k=3 numbers). Frame-based: "10 episodes per meta-epoch" is read
 # as 10 parallel envs x 200 steps (the paper's rollout length).
+# Atari: appendix A's Adam 2.5e-4 and 200-step rollouts, 8 envs as Huang et al. (the appendix
+# names no count); the default whenever the env is an ALE game.
 PRESETS: dict[str, dict] = {
     "paper": {"distiller_lr": 2.5e-4, "critic_lr": 2.5e-4, "num_envs": 10, "steps_per_env": 200},
     "fast": {"distiller_lr": 3e-3, "critic_lr": 1e-3, "num_envs": 128, "steps_per_env": 50},
+    "atari": {"distiller_lr": 2.5e-4, "critic_lr": 2.5e-4, "num_envs": 8, "steps_per_env": 200},
+}
+# Evaluation sizes by env family. A full Atari game takes minutes of CPU per learner, so Atari
+# evaluates a few learners on one full game each.
+EVALUATION_DEFAULTS: dict[str, dict] = {
+    "atari": {
+        "eval_interval": 25,
+        "eval_learners": 4,
+        "eval_episodes": 1,
+        "final_learners": 10,
+        "final_episodes": 1,
+    },
+    "other": {
+        "eval_interval": 10,
+        "eval_learners": 20,
+        "eval_episodes": 5,
+        "final_learners": 100,
+        "final_episodes": 100,
+    },
 }
 # Options that do not change what is learned; excluded from the checkpoint's config hash.
 RUN_CONTROL = {
@@ -48,6 +69,15 @@ def check_device(device: str) -> None:
         raise InvalidInputError(f"device {device!r} is not supported; devices here: {', '.join(available)}")
 
 
+def _is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is an ALE game (unknown ids are not; ``make_env`` names them later)."""
+    if env_id == "NDCartPole-v0" or not isinstance(env_id, str):
+        return False
+    from taskdistill_rl.envs.atari import is_atari
+
+    return is_atari(env_id)
+
+
 def k_min(n_actions: int) -> int:
     """Paper Eq. 3: the fewest soft-labelled instances that separate ``n_actions`` classes."""
     return math.ceil(n_actions / 2) + 1
@@ -63,8 +93,9 @@ class DistillConfig:
     """Environment constructor arguments, e.g. {"n_dims": 2}."""
     k: int | None = None
     """Distilled instances; default ceil(c/2)+1 for c discrete actions, 64 for continuous."""
-    preset: str = "fast"
-    """"fast" (our measured default) or "paper" (appendix A)."""
+    preset: str | None = None
+    """"fast" (our measured default), "paper" (appendix A) or "atari" (appendix A's Atari
+    schedule); default "atari" for ALE games, else "fast"."""
     epochs: int | None = None
     """Stop after this many meta-epochs."""
     time_budget: float | None = None
@@ -103,27 +134,28 @@ class DistillConfig:
     """Encoder rollback layers (Atari issue); 0 = full distillation."""
     normalize_obs: bool | None = None
     """Normalise observations with running statistics frozen into the file (default: MuJoCo only)."""
-    eval_interval: int = 10
-    """Meta-epochs between periodic evaluations."""
-    eval_learners: int = 20
-    """Fresh learners per periodic evaluation."""
-    eval_episodes: int = 5
-    """Sampled episodes per learner per periodic evaluation."""
-    final_learners: int = 100
-    """Learners in the final evaluation written to summary.json."""
-    final_episodes: int = 100
-    """Episodes per learner in the final evaluation."""
+    eval_interval: int | None = None
+    """Meta-epochs between periodic evaluations (default by env family: EVALUATION_DEFAULTS)."""
+    eval_learners: int | None = None
+    """Fresh learners per periodic evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    eval_episodes: int | None = None
+    """Sampled episodes per learner per periodic evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    final_learners: int | None = None
+    """Learners in the final evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    final_episodes: int | None = None
+    """Episodes per learner in the final evaluation (default by env family: EVALUATION_DEFAULTS)."""
     checkpoint_interval: int = 25
     """Meta-epochs between checkpoints."""
     max_divergences: int = 3
     """Consecutive diverged meta-epochs (non-finite loss or gradient) before the run stops."""
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise InvalidInputError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
-        for name, value in PRESETS[self.preset].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise InvalidInputError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+            for name, value in PRESETS[self.preset].items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
         if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
             raise InvalidInputError(f"k must be an int >= 1, got {self.k!r}")
         for name in (
@@ -138,15 +170,25 @@ class DistillConfig:
             "checkpoint_interval",
             "max_divergences",
         ):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs < 1:
             raise InvalidInputError(f"epochs must be >= 1, got {self.epochs}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise InvalidInputError(f"time_budget must be > 0 seconds, got {self.time_budget}")
         check_device(self.device)
-        if self.encoder_layers != 0:
-            raise InvalidInputError("encoder_layers > 0 (encoder rollback) is not supported yet; use 0")
+        layers = self.encoder_layers
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+            raise InvalidInputError(f"encoder_layers must be an int >= 0, got {self.encoder_layers!r}")
+
+    def resolved(self) -> DistillConfig:
+        """This config with the env family's defaults in every ``None`` field left to them: the
+        preset (``"atari"`` for ALE games, else ``"fast"``) and the evaluation sizes."""
+        atari = _is_atari(self.env)
+        family = "atari" if atari else "other"
+        defaults = {"preset": "atari" if atari else "fast", **EVALUATION_DEFAULTS[family]}
+        missing = {name: value for name, value in defaults.items() if getattr(self, name) is None}
+        return replace(self, **missing) if missing else self
 
     def with_k(self, n_actions: int | None, continuous: bool) -> DistillConfig:
         if self.k is not None:

@@ -28,7 +28,7 @@ from taskdistill_rl.fileformat import (
     write_distilled,
 )
 from taskdistill_rl.inner import inner_step
-from taskdistill_rl.learners import make_learners, split_learner
+from taskdistill_rl.learners import default_learner, make_learners, split_learner
 from taskdistill_rl.obs_norm import INITIAL_COUNT, normalize
 
 INITIAL_INNER_LR = 2e-2  # paper appendix A
@@ -47,7 +47,7 @@ class DistilledDataset(nn.Module):
         continuous: if True a state-independent ``log_std [out_features]`` is learned too.
         normalize_obs: keep running observation statistics; ``X`` lives in the normalised space.
         learner: ``{"name", "kwargs"}`` of the learner distribution Λ it is distilled for
-            (default: Λ for ``obs_shape``).
+            (default: the Nature-CNN for image observations, else Λ, for ``obs_shape``).
         encoder_layers: encoder rollback (paper §5): the first ``l`` layers of the learner are an
             encoder learned with the dataset and shared by every learner; the inner step trains
             the rest. 0 (default) is full distillation.
@@ -87,10 +87,7 @@ class DistilledDataset(nn.Module):
             self.register_buffer("obs_mean", torch.zeros(self.obs_shape))
             self.register_buffer("obs_var", torch.ones(self.obs_shape))
             self.register_buffer("obs_count", torch.tensor(INITIAL_COUNT, dtype=torch.float64))
-        self.learner_spec = learner or {
-            "name": "lambda",
-            "kwargs": {"obs_shape": list(self.obs_shape), "out_features": out_features},
-        }
+        self.learner_spec = learner or default_learner(self.obs_shape, out_features)
         self.encoder_layers = encoder_layers
         # the meta-learned first layers (empty: the identity), initialised as a Λ learner's
         self.encoder = (
@@ -158,7 +155,21 @@ class DistilledDataset(nn.Module):
 
         With an encoder, ``module`` must have the learner's architecture: its first layers become
         the file's encoder and the step trains the rest. With ``obs_norm``, the module learns on
-        normalised observations: feed it ``ds.normalize(obs)`` (``make_policy`` does this)."""
+        normalised observations: feed it ``ds.normalize(obs)`` (``make_policy`` does this).
+
+        A file whose ``meta["obs_norm_unpublished"]`` is set (imported from the paper authors'
+        MuJoCo release, which never published its normalisation statistics) warns: the module
+        will see raw observations where the file was distilled on normalised ones."""
+        if self.meta.get("obs_norm_unpublished"):
+            import warnings
+
+            warnings.warn(
+                "this file was distilled on normalised observations whose statistics were never "
+                "published: the fitted learner sees raw observations, so its returns will be lower "
+                "than the paper's",
+                UserWarning,
+                stacklevel=2,
+            )
         self._check_module(module)
         if self.encoder_layers:
             encoder, _ = split_learner(module, self.encoder_layers)

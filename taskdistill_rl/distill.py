@@ -31,6 +31,7 @@ from taskdistill_rl.callbacks import (
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
+from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.io import write_json, write_toml
 from taskdistill_rl.metrics_log import run_loggers
 from taskdistill_rl.ppmo import PPMO
@@ -49,6 +50,7 @@ METRIC_FIELDS = [
     "time/rollout_seconds",
     "time/update_seconds",
     "train/episode_return_mean",
+    "train/recent_return",
     "train/episodes",
     "train/inner_lr",
     "train/loss_objective",
@@ -225,14 +227,28 @@ class Distiller:
         """``eval.json``, ``summary.json`` and the reproducing command in ``config.toml``."""
         cfg, out = self.config, self.out_dir
         seed = cfg.seed + FINAL_EVAL_SEED_OFFSET
-        returns = self.evaluate(n_learners=cfg.final_learners, episodes=cfg.final_episodes, seed=seed)
+        name = self.dataset.learner_spec["name"]  # the distribution it was distilled for
+        returns = evaluate_distributions(
+            self.dataset,
+            [name],
+            env_id=cfg.env,
+            env_kwargs=cfg.env_kwargs,
+            n_learners=cfg.final_learners,
+            episodes=cfg.final_episodes,
+            seed=seed,
+            inner_steps=cfg.inner_steps,
+            device=cfg.device,
+        )
+        entry = results_entry(returns[name], n_learners=cfg.final_learners)
+        if returns.capped is not None:  # Atari: games cut at the ALE's 27,000 agent steps
+            entry["capped"] = returns.capped[name]
         self.evaluation = evaluation_record(
             env_id=cfg.env,
             env_kwargs=cfg.env_kwargs,
             k=cfg.k,
             seed=seed,
             deterministic=False,
-            results={"lambda": results_entry(returns, n_learners=cfg.final_learners)},
+            results={name: entry},
         )
         write_json(out / "eval.json", self.evaluation)
         command = distill_command(cfg, self.meta_epoch)
@@ -262,13 +278,17 @@ class Distiller:
         )
 
 
-def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000) -> float:
+def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000, *, max_floats: int = 50_000_000) -> float:
     """Wall time to obtain one fitted agent: draw ``n`` fresh learners from the file's Λ straight
-    into stacked parameters and fit them in one batched step (what ``evaluate`` does), per agent."""
+    into stacked parameters and fit them in one batched step (what ``evaluate`` does), per agent.
+    Fewer than ``n`` when their parameters would pass ``max_floats`` (a Nature-CNN has 1.7M)."""
     import torch
 
     from taskdistill_rl.evaluate import sample_population
 
+    with torch.device("meta"):
+        size = sum(p.numel() for p in ds.learners().build().parameters())
+    n = max(1, min(n, max_floats // size))
     start = time.perf_counter()
     sample_population(ds, ds.learners(), n, torch.Generator().manual_seed(0))
     return (time.perf_counter() - start) / n

@@ -13,11 +13,21 @@ from torch.func import functional_call, stack_module_state, vmap
 from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.envs.factory import describe_preprocessing
+from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
+from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
-from taskdistill_rl.rollouts import episode_returns
+from taskdistill_rl.rollouts import episode_returns, queued_episode_returns
+
+QUEUED_WORKERS = 16  # sub-envs (worker processes for Atari) of a queued evaluation
+
+
+class Returns(dict):
+    """``{name: [n_learners, episodes] returns}``, plus ``capped``: ``{name: episodes cut}``
+    by the step cap (queued evaluations, Atari), or None where no cap applies."""
+
+    capped: dict[str, int] | None = None
 
 
 def _architecture(module: nn.Module) -> tuple:
@@ -112,7 +122,7 @@ def sample_population(
     else:
         archs = [distribution] * n
     groups = []
-    for members in _group_indices([arch.hidden for arch in archs]):
+    for members in _group_indices([getattr(arch, "hidden", None) for arch in archs]):
         arch = archs[members[0]]
         with torch.device("meta"):
             skeleton = ds.trainable(arch.build())
@@ -154,12 +164,19 @@ def evaluate_distributions(
     inner_steps: int = 1,
     device: str = "cpu",
     max_envs: int = 65_536,
-) -> dict[str, torch.Tensor]:
+    max_steps: int | None = None,
+    workers: int = QUEUED_WORKERS,
+) -> Returns:
     """``{name: [n_learners, episodes] returns}`` for each learner distribution.
 
     Every learner × episode of as many distributions as fit in ``max_envs`` runs in its own
     sub-env of one batched env, so a whole table is one or a few vectorised rollouts. Actions are
     sampled from each learner's distribution (the paper's protocol) unless ``deterministic``.
+
+    Atari games (and any evaluation given ``max_steps``) are queued instead: ``workers`` sub-envs
+    (one process each for Atari) play the learner × episode jobs in turn, so memory stays that
+    of ``workers`` games; every env is closed afterwards. Their returns are full-game raw scores
+    cut at ``max_steps`` agent steps (Atari default: the ALE's 27,000), counted in ``.capped``.
     """
     if n_learners < 1 or episodes < 1:
         raise InvalidInputError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
@@ -170,8 +187,11 @@ def evaluate_distributions(
     if env_id is None:
         raise InvalidInputError("no env_id given and the dataset's meta names none")
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
-    per_chunk = max(1, max_envs // (n_learners * episodes))
-    results: dict[str, torch.Tensor] = {}
+    queued = max_steps is not None or env_family(env_id) == "atari"
+    per_chunk = 1 if queued else max(1, max_envs // (n_learners * episodes))
+    results = Returns()
+    if queued:
+        results.capped = {}
     for start in range(0, len(names), per_chunk):
         chunk = names[start : start + per_chunk]
         parts = [
@@ -185,15 +205,21 @@ def evaluate_distributions(
             for name in chunk
         ]
         population = Population.concat(parts)
-        returns = _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device)
+        if queued:
+            returns, capped = _queued_rollout(
+                ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, workers
+            )
+            results.capped[chunk[0]] = int(capped.sum())
+        else:
+            returns = _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device)
         for i, name in enumerate(chunk):
             results[name] = returns[i * n_learners : (i + 1) * n_learners]
     return results
 
 
-def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device) -> torch.Tensor:
-    n = population.size
-    env = make_env(env_id, num_envs=n * episodes, seed=seed, device=device, **env_kwargs)
+def _check_env(ds, env, env_id, env_kwargs) -> None:
+    """The env must give the file's observations, through the recorded pipeline, and take the
+    actions its labels teach."""
     obs_spec = tuple(env.observation_spec["observation"].shape[1:])
     if obs_spec != tuple(ds.obs_shape):
         raise InvalidInputError(
@@ -220,6 +246,12 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
             f"dataset teaches {taught[0]} actions of size {taught[1]} but {env_id} {env_kwargs} has "
             f"{actions[0]} actions of size {actions[1]}"
         )
+
+
+def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device) -> torch.Tensor:
+    n = population.size
+    env = make_env(env_id, num_envs=n * episodes, seed=seed, device=device, **env_kwargs)
+    _check_env(ds, env, env_id, env_kwargs)
     log_std = None if ds.log_std is None else ds.log_std.detach()
 
     def act(obs: torch.Tensor) -> torch.Tensor:
@@ -237,7 +269,49 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
         return episode_returns(env, act).reshape(n, episodes)
 
 
-def evaluate_dataset(ds: DistilledDataset, *, learners: str = "lambda", **kwargs) -> torch.Tensor:
+def _queued_rollout(
+    ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, workers
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Learner ``j // episodes`` plays job ``j``. Each sub-env keeps its learner's parameters in
+    its own row of a stacked copy (refreshed when it moves to another learner), so one batched
+    call acts for all of them."""
+    if len(population.groups) != 1:
+        raise InvalidInputError("queued evaluation (Atari, max_steps) takes learners of one architecture")
+    n = population.size
+    jobs = n * episodes
+    _, skeleton, params = population.groups[0]
+    width = max(1, min(workers, jobs))
+    log_std = None if ds.log_std is None else ds.log_std.detach()
+    slot_learner = torch.arange(width).clamp(max=jobs - 1) // episodes
+    rows = {name: p[slot_learner].clone() for name, p in params.items()}
+    forward = vmap(lambda p, o: functional_call(skeleton, p, (o.unsqueeze(0),)).squeeze(0))
+
+    def act(obs: torch.Tensor, job: torch.Tensor) -> torch.Tensor:
+        for s in ((job >= 0) & (job // episodes != slot_learner)).nonzero().flatten().tolist():
+            slot_learner[s] = job[s] // episodes
+            for name, p in params.items():
+                rows[name][s] = p[slot_learner[s]]
+        raw = forward(rows, ds.encode(ds.normalize(obs)))
+        if deterministic:
+            return raw.argmax(-1) if log_std is None else raw
+        return action_distribution(raw, log_std).sample()
+
+    env = make_env(env_id, num_envs=width, seed=seed, device=device, **env_kwargs)
+    try:
+        _check_env(ds, env, env_id, env_kwargs)
+        dev = torch.device(device)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            cap = max_steps if max_steps is not None else MAX_AGENT_STEPS
+            returns, capped = queued_episode_returns(env, act, jobs, max_steps=cap)
+    finally:
+        env.close()
+    return returns.reshape(n, episodes), capped.reshape(n, episodes)
+
+
+def evaluate_dataset(ds: DistilledDataset, *, learners: str | None = None, **kwargs) -> torch.Tensor:
     """``[n_learners, episodes]`` returns of fresh learners from one distribution (default: the
-    Λ the file was distilled for); keyword arguments as :func:`evaluate_distributions`."""
+    one the file was distilled for, Λ or the Nature-CNN); keyword arguments as
+    :func:`evaluate_distributions`."""
+    learners = learners or ds.learner_spec["name"]
     return evaluate_distributions(ds, [learners], **kwargs)[learners]

@@ -114,6 +114,8 @@ def inner_step(
     """
     if steps < 1:
         raise ValueError(f"inner steps must be >= 1, got {steps}")
+    if not params:  # direct RL (encoder rollback at every layer): nothing to fit
+        return params
     layers = mlp_layers(module) if observation.dim() == 2 else None
     g = grad(mse_to_labels, argnums=1)
     for _ in range(steps):

@@ -4,12 +4,18 @@ The labels teach a network's *raw* output: logits (discrete) or the action mean 
 SB3's ``ActorCriticPolicy`` computes that as ``action_net(mlp_extractor.forward_actor(
 extract_features(obs)))``; one step of MSE on it, on the actor's parameters only, is the same
 inner step :meth:`DistilledDataset.fit` applies to a learner.
+
+Atari files are fitted into an SB3 ``CnnPolicy`` that acts on *our* preprocessing
+(:func:`taskdistill_rl.envs.atari.make_atari`), built by :func:`sb3_atari_model`. SB3's NatureCNN
+has the layer sizes of our learner α_a (``features_extractor.cnn.{0,2,4}``,
+``features_extractor.linear.0``, ``action_net``), so a file's encoder can be copied into it.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -31,9 +37,10 @@ def _check_spaces(ds: DistilledDataset, observation_space, action_space, who: st
     from gymnasium import spaces
 
     if tuple(observation_space.shape) != tuple(ds.obs_shape):
+        env_id = ds.meta.get("env_id")
         raise InvalidInputError(
             f"{who} observes {tuple(observation_space.shape)} but the dataset's observations "
-            f"are {ds.obs_shape}"
+            f"are {ds.obs_shape}" + (f" (a file distilled on {env_id})" if env_id else "")
         )
     if isinstance(action_space, spaces.Discrete):
         if ds.continuous or int(action_space.n) != ds.out_features:
@@ -53,18 +60,125 @@ def _check_spaces(ds: DistilledDataset, observation_space, action_space, who: st
         )
 
 
+def _check_image_scaling(ds: DistilledDataset, policy) -> None:
+    """A policy that divides uint8 images by 255 cannot learn from our float observations."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    if policy.normalize_images and is_image_space(policy.observation_space):
+        raise InvalidInputError(
+            f"the SB3 policy takes uint8 images {tuple(policy.observation_space.shape)} and divides them "
+            "by 255 (SB3's make_atari_env pipeline), but the dataset's observations are taskdistill's "
+            "float32 frames in [0, 1] (gymnasium AtariPreprocessing, another grayscale); build the model "
+            "on our pipeline with taskdistill_rl.interop.sb3_atari_model(ds)"
+        )
+
+
 def _sb3_raw_output(policy, obs: torch.Tensor) -> torch.Tensor:
-    features = policy.extract_features(obs, policy.pi_features_extractor)
-    return policy.action_net(policy.mlp_extractor.forward_actor(features))
+    # BaseModel.extract_features by hand: ActorCriticPolicy's override returns a (pi, vf) pair when
+    # the features extractor is not shared
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    obs = preprocess_obs(obs, policy.observation_space, normalize_images=policy.normalize_images)
+    return policy.action_net(policy.mlp_extractor.forward_actor(policy.pi_features_extractor(obs)))
+
+
+def _has_params(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def _sb3_actor_layers(policy) -> list[nn.Module] | None:
+    """The actor path's layers in forward order, for the feature extractors whose order is known
+    (NatureCNN: ``cnn`` then ``linear``; FlattenExtractor); None for any other extractor."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
+
+    extractor = policy.pi_features_extractor
+    if isinstance(extractor, NatureCNN):
+        front = [*extractor.cnn, *extractor.linear]
+    elif isinstance(extractor, FlattenExtractor):
+        front = [extractor.flatten]
+    else:
+        return None
+    return [*front, *policy.mlp_extractor.policy_net, policy.action_net]
+
+
+def _layer_signature(module: nn.Module) -> tuple:
+    """What must agree for weights to be copied and to compute the same function."""
+    if isinstance(module, nn.Linear):
+        return ("Linear", module.in_features, module.out_features, module.bias is not None)
+    if isinstance(module, nn.Conv2d):
+        return (
+            "Conv2d",
+            module.in_channels,
+            module.out_channels,
+            tuple(module.kernel_size),
+            tuple(module.stride),
+            module.padding,
+            tuple(module.dilation),
+            module.groups,
+            module.bias is not None,
+        )
+    return (type(module).__name__, _has_params(module))
+
+
+def _sb3_encoder_layers(ds: DistilledDataset, policy) -> list[nn.Module]:
+    """The SB3 layers that receive the file's encoder, one per parametric encoder layer.
+
+    The policy's actor path must be the file's learner layer for layer (``Flatten`` aside, whose
+    place differs: SB3's NatureCNN flattens inside ``cnn``)."""
+    sb3_layers = _sb3_actor_layers(policy)
+    if sb3_layers is None:
+        raise InvalidInputError(
+            f"this file has a meta-learned encoder (encoder_layers={ds.encoder_layers}) but the SB3 policy "
+            f"uses a custom feature extractor ({type(policy.pi_features_extractor).__name__}), whose layers "
+            "cannot be matched to the learner's; use NatureCNN/FlattenExtractor or ds.to_torchrl_actor"
+        )
+    with torch.device("meta"):  # the architecture only: no memory, no initialisation
+        learner_layers = list(ds.learners().build())
+    ours = [m for m in learner_layers if not isinstance(m, nn.Flatten)]
+    theirs = [m for m in sb3_layers if not isinstance(m, nn.Flatten)]
+    hint = (
+        "build it with taskdistill_rl.interop.sb3_atari_model(ds)"
+        if len(ds.obs_shape) == 3
+        else "give the policy the learner's net_arch and activation"
+    )
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
+        if _layer_signature(a) != _layer_signature(b):
+            raise InvalidInputError(
+                f"this file has a meta-learned encoder (encoder_layers={ds.encoder_layers}) but the SB3 "
+                f"policy's actor is not its learner {ds.learner_spec['name']!r}: its layer {i} (Flatten not "
+                f"counted) is {b} where the learner has {a}; {hint}"
+            )
+    if len(ours) != len(theirs):
+        raise InvalidInputError(
+            f"this file has a meta-learned encoder (encoder_layers={ds.encoder_layers}) but the SB3 "
+            f"policy's actor has {len(theirs)} layers where the learner {ds.learner_spec['name']!r} has "
+            f"{len(ours)}; {hint}"
+        )
+    n_encoder = sum(1 for m in ds.encoder if _has_params(m))
+    return [m for m in theirs if _has_params(m)][:n_encoder]
 
 
 def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     """Train an SB3 ``PPO``/``A2C`` model (or its ``ActorCriticPolicy``) in place in one step.
 
-    Only the actor's path moves; the value head is untouched. For Box actions the policy's
-    ``log_std`` becomes the file's. When the file carries ``obs_norm``, a model's env is wrapped in
-    a frozen ``VecNormalize`` holding those statistics (a bare policy gets a warning saying what
-    to wrap). Returns the model or policy it was given.
+    Only the actor's path moves; the value head (``value_net``) is untouched. (SB3 shares the
+    feature extractor between actor and critic by default, so the critic then reads the fitted
+    features; ``policy_kwargs={"share_features_extractor": False}`` keeps the critic's own.)
+
+    With a meta-learned encoder (``ds.encoder_layers = l > 0``) the policy's actor must have the
+    file's learner architecture: its first ``l`` layers become the file's encoder, copied exactly,
+    and the step trains the layers after them, as :meth:`DistilledDataset.fit` does. For Atari
+    files build the model on our preprocessing with :func:`sb3_atari_model`.
+
+    For Box actions the policy's ``log_std`` becomes the file's. When the file carries
+    ``obs_norm``, a model's env is wrapped in a frozen ``VecNormalize`` holding those statistics (a
+    bare policy gets a warning saying what to wrap). Returns the model or policy it was given.
+
+    Raises:
+        InvalidInputError: observation or action spaces that differ from the file's, a policy that
+            divides uint8 images by 255, ``use_sde=True``, or (with an encoder) an actor that is
+            not the file's learner.
+        InvalidInputTypeError: not an SB3 on-policy model or ``ActorCriticPolicy``.
     """
     try:
         from stable_baselines3.common.policies import ActorCriticPolicy
@@ -80,16 +194,21 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
             "fit_sb3 does not support use_sde=True policies (their log_std is state-dependent)"
         )
     _check_spaces(ds, policy.observation_space, policy.action_space, "the SB3 policy")
-    if ds.encoder_layers:
-        raise InvalidInputError(
-            "fit_sb3 cannot fit a file with a meta-learned encoder (encoder_layers > 0): SB3's "
-            "feature extractor would need the file's encoder; use ds.make_policy or to_torchrl_actor"
-        )
-    params = [p for name, p in policy.named_parameters() if name.startswith(_SB3_ACTOR_PREFIXES)]
+    _check_image_scaling(ds, policy)
+    encoder_layers = _sb3_encoder_layers(ds, policy) if ds.encoder_layers else []
+    with torch.no_grad():
+        for theirs, ours in zip(encoder_layers, (m for m in ds.encoder if _has_params(m)), strict=True):
+            theirs.load_state_dict(ours.state_dict())
+    frozen = {id(p) for layer in encoder_layers for p in layer.parameters()}
+    params = [
+        p
+        for name, p in policy.named_parameters()
+        if name.startswith(_SB3_ACTOR_PREFIXES) and id(p) not in frozen
+    ]
     X = ds.observation.detach().to(policy.device)
     Y = ds.label.detach().to(policy.device)
     lr = float(ds.inner_lr.detach())
-    for _ in range(steps):
+    for _ in range(steps if params else 0):  # an encoder of every layer leaves nothing to fit
         loss = ((_sb3_raw_output(policy, X) - Y) ** 2).mean()
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
@@ -101,6 +220,77 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     if ds.obs_norm is not None:
         _freeze_normalisation(ds, model_or_policy)
     return model_or_policy
+
+
+# SB3's CnnPolicy on our Atari frames: they are float32 in [0, 1] already (no /255), and the
+# actor is NatureCNN + action_net, the learner α_a layer for layer (no MLP between them).
+ATARI_POLICY_KWARGS: dict[str, Any] = {
+    "normalize_images": False,
+    "features_extractor_kwargs": {"normalized_image": True},
+    "net_arch": [],
+}
+
+
+def sb3_atari_model(
+    ds_or_env_id: DistilledDataset | str,
+    *,
+    n_envs: int = 1,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    **ppo_kwargs: Any,
+):
+    """An SB3 ``PPO("CnnPolicy")`` acting on taskdistill's Atari preprocessing, ready for :func:`fit_sb3`.
+
+    The env is a ``DummyVecEnv`` of ``n_envs`` :func:`taskdistill_rl.envs.atari.make_atari` games
+    (the file's ``meta["env_id"]`` and ``meta["env_kwargs"]`` for a dataset): observations
+    ``[4, 84, 84]`` float32 in [0, 1], full games, raw scores. The policy is
+    :data:`ATARI_POLICY_KWARGS` (keys in ``ppo_kwargs["policy_kwargs"]`` win): NatureCNN, the
+    learner α_a's layers, so a file's encoder can be copied into it.
+
+    Why not SB3's ``make_atari_env``: its ``WarpFrame`` turns the rendered RGB frame to gray with
+    OpenCV's ``cvtColor`` (0.299 R + 0.587 G + 0.114 B), while gymnasium's ``AtariPreprocessing``
+    takes the ALE's own grayscale palette (``getScreenGrayscale``); the two differ pixel by pixel,
+    and SB3's frames are uint8 channels-last. A policy fitted from a file must see the frames the
+    file was distilled on, so it acts on our pipeline.
+
+    Args:
+        ds_or_env_id: a distilled Atari file, or an Atari id (``"ALE/Pong-v5"``).
+
+    Keyword Args:
+        n_envs: games in the vector env.
+        seed: the model's and the envs' seed.
+        env_kwargs: emulator arguments (default: the file's ``meta["env_kwargs"]``, or none).
+        **ppo_kwargs: passed to ``PPO`` (``device``, ``n_steps``, ...).
+
+    Raises:
+        InvalidInputError: an id that is not an Atari game, or a file without one.
+
+    Examples:
+        >>> from taskdistill_rl.interop import sb3_atari_model
+        >>> model = sb3_atari_model("ALE/Pong-v5", device="cpu")
+        >>> model.observation_space.shape, model.policy.normalize_images
+        ((4, 84, 84), False)
+    """
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from taskdistill_rl.envs.atari import is_atari, make_atari
+
+    if isinstance(ds_or_env_id, str):
+        env_id, file_kwargs = ds_or_env_id, {}
+    else:
+        env_id, file_kwargs = ds_or_env_id.meta.get("env_id"), ds_or_env_id.meta.get("env_kwargs") or {}
+    kwargs = dict(file_kwargs if env_kwargs is None else env_kwargs)
+    if not isinstance(env_id, str) or not is_atari(env_id):
+        raise InvalidInputError(
+            f"sb3_atari_model needs an Atari game (e.g. 'ALE/Pong-v5'), got {env_id!r}"
+            + ("" if isinstance(ds_or_env_id, str) else " from the file's meta['env_id']")
+        )
+    if n_envs < 1:
+        raise InvalidInputError(f"n_envs must be >= 1, got {n_envs}")
+    policy_kwargs = {**ATARI_POLICY_KWARGS, **ppo_kwargs.pop("policy_kwargs", {})}
+    env = DummyVecEnv([functools.partial(make_atari, env_id, **kwargs)] * n_envs)
+    return PPO("CnnPolicy", env, seed=seed, policy_kwargs=policy_kwargs, **ppo_kwargs)
 
 
 def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
@@ -139,7 +329,9 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
 
     Reads ``"observation"``; writes ``"action"`` and ``"action_log_prob"``. Discrete: Categorical
     over the logits (integer actions: make gymnasium envs with ``categorical_action_encoding=True``).
-    Continuous: a diagonal Gaussian with the file's log-std.
+    Continuous: a diagonal Gaussian with the file's log-std. With a meta-learned encoder the
+    learner's first layers are the file's (:meth:`DistilledDataset.fit`); Atari actors read the
+    ``[4, 84, 84]`` frames of :func:`taskdistill_rl.envs.factory.make_env`.
     """
     from taskdistill_rl.actors import make_actor
     from taskdistill_rl.obs_norm import NormalizedInput
@@ -148,3 +340,6 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
     if ds.obs_norm is not None:
         net = NormalizedInput(net, ds)
     return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())
+
+
+__all__ = ["ATARI_POLICY_KWARGS", "fit_sb3", "sb3_atari_model", "to_torchrl_actor"]

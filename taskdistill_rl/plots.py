@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.io import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _read_metrics(run: Path) -> dict[str, list[float]]:
@@ -74,11 +79,22 @@ def plot_dataset(ds, out: Path) -> Path:
     its label teaches.
 
     ND cart-pole: the pole angle of every axis in the synthetic state, and the softmaxed labels over
-    the 2N actions. Other envs: the observation's features (or the image), and softmaxed labels
-    (discrete) or the taught action mean (continuous). Synthetic states are learned inputs, not
-    states the env visits (angles beyond the 12° failure limit are common). More than
-    ``MAX_PANELS`` instances (e.g. MuJoCo's k=64) are drawn as two heatmaps instead.
+    the 2N actions. Other envs: the observation's features, and softmaxed labels (discrete) or the
+    taught action mean (continuous). Synthetic states are learned inputs, not states the env visits
+    (angles beyond the 12° failure limit are common). More than ``MAX_PANELS`` instances (e.g.
+    MuJoCo's k=64) are drawn as two heatmaps instead. Frame stacks ``[k, frames, H, W]`` (Atari)
+    are drawn by :func:`image_dataset_figure`.
+
+    Raises:
+        InvalidInputError: observations that are neither feature vectors nor frame stacks.
     """
+    if len(ds.obs_shape) == 3:
+        return _save(image_dataset_figure(ds), out)
+    if len(ds.obs_shape) != 1:
+        raise InvalidInputError(
+            f"cannot draw observations of shape {tuple(ds.obs_shape)}: expected feature vectors "
+            "(features,) or frame stacks (frames, height, width)"
+        )
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,9 +131,6 @@ def plot_dataset(ds, out: Path) -> Path:
             left.set_xlabel(
                 "pole angle in the synthetic state (degrees; + leans right)" if i == k - 1 else ""
             )
-        elif obs[i].dim() >= 2:
-            left.imshow(obs[i].reshape(-1, *obs.shape[-2:])[0].numpy(), cmap="gray")
-            left.axis("off")
         else:
             left.bar(range(obs.shape[1]), obs[i].numpy())
             left.set_xlabel("observation feature (synthetic state)" if i == k - 1 else "")
@@ -158,3 +171,74 @@ def _plot_dataset_heatmaps(ds, obs, target, taught: str, title: str, out: Path) 
     atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return out
+
+
+def _save(fig: Figure, out: Path) -> Path:
+    atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=110))
+    return Path(out)
+
+
+def _image_action_names(ds) -> list[str]:
+    names = ds.meta.get("action_names")
+    if isinstance(names, list) and len(names) == ds.out_features and all(isinstance(n, str) for n in names):
+        return names
+    return [str(i) for i in range(ds.out_features)]
+
+
+def image_dataset_figure(ds) -> Figure:
+    """Frame stacks ``[k, frames, H, W]`` (Atari): one row per instance, its frames oldest first
+    (``t-3 … t``, as FrameStackObservation stacks them), then the taught action distribution.
+
+    Each instance gets its own grey scale from its min to its max (stated beside the row): imported
+    published files hold values far outside [0, 1] (-4.3 to 4.4), and one shared scale would leave
+    most instances a flat grey. The frames of an instance share it, so they compare. Only the
+    first ``MAX_PANELS`` instances are drawn, so the figure stays readable and bounded in memory.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure` not registered with pyplot: nothing to close.
+    """
+    import torch
+    from matplotlib.figure import Figure  # no pyplot: nothing global to close
+
+    obs = ds.observation.detach().float().cpu()  # [k, frames, H, W]
+    label = ds.label.detach().float().cpu()  # [k, out_features]
+    target = label if ds.continuous else torch.softmax(label, -1)
+    names = _image_action_names(ds)
+    rows, frames = min(ds.k, MAX_PANELS), obs.shape[1]
+    row_height = max(1.3, 0.4 + 0.09 * len(names))  # inches: room for one bar label per action
+    fig = Figure(figsize=(1.3 * frames + 3.8, 1.0 + row_height * rows), layout="constrained")
+    axes = fig.subplots(rows, frames + 1, squeeze=False, width_ratios=[1] * frames + [2.6])
+    for i in range(rows):
+        lo, hi = obs[i].min().item(), obs[i].max().item()
+        for j in range(frames):
+            ax = axes[i, j]
+            ax.imshow(obs[i, j].numpy(), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                age = frames - 1 - j
+                ax.set_title(f"t-{age}" if age else "t", fontsize=9)
+        axes[i, 0].set_ylabel(f"instance {i + 1}\n{lo:.3g} … {hi:.3g}", fontsize=8)
+        bars = axes[i, -1]
+        best = int(target[i].argmax())
+        colors = ["tab:orange" if a == best else "tab:green" for a in range(len(names))]
+        bars.barh(names, target[i].numpy(), color=colors)
+        bars.invert_yaxis()  # action 0 on top
+        bars.tick_params(axis="y", labelsize=6 if len(names) > 6 else 8)
+        bars.tick_params(axis="x", labelsize=7)
+        if ds.continuous:
+            bars.set_title(f"largest: {names[best]}", fontsize=8, loc="left")
+        else:
+            bars.set_xlim(0, 1)
+            bars.set_title(f"argmax: {names[best]} (p={target[i, best]:.2f})", fontsize=8, loc="left")
+    axes[-1, -1].set_xlabel("taught action mean" if ds.continuous else "softmax(label): taught probability")
+    env = ds.meta.get("env_id", "?")
+    shown = f"first {rows} of {ds.k} instances shown" if rows < ds.k else f"all {ds.k} instances"
+    fig.suptitle(
+        f"What the {ds.k} synthetic frame stacks of {env} teach "
+        f"(inner lr {ds.inner_lr.item():.3g}); {shown}\n"
+        "grey scale: each instance's own min (black) to max (white), stated at left; "
+        "orange bar: the action taught most",
+        fontsize=9,
+    )
+    return fig

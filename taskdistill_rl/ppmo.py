@@ -25,6 +25,7 @@ from taskdistill_rl.actors import make_actor, make_critic
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import BatchedNDCartPole, make_env
+from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, convention, training_rewards
 from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_dataset
@@ -34,6 +35,8 @@ from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, update_running
 
 log = logging.getLogger(__name__)
+RESUME_SEED_STRIDE = 7919  # env seed of a run resumed at meta-epoch m: seed + stride * m
+RECENT_EPISODES = 10  # "train/recent_return": the mean over the last finished episodes
 DIAGNOSTICS = ("loss_objective", "loss_critic", "clip_fraction", "kl_approx", "ESS")
 
 
@@ -79,7 +82,7 @@ class PPMO:
         config = config or DistillConfig()
         if isinstance(env, str):
             overrides["env"] = env
-        config = replace(config, **overrides) if overrides else config
+        config = (replace(config, **overrides) if overrides else config).resolved()
         torch.manual_seed(config.seed)  # the critic's (and the collection's) draws
         if isinstance(env, EnvBase):
             self.env = env
@@ -104,6 +107,23 @@ class PPMO:
             config = replace(config, normalize_obs=mujoco)
         self.config = config
         obs_shape = tuple(self.env.observation_spec["observation"].shape[1:])
+        meta = {
+            "env_id": config.env,
+            "env_kwargs": dict(config.env_kwargs),
+            "preprocessing": describe_preprocessing(self.env),
+            "preset": config.preset,
+            "inner_steps": config.inner_steps,
+        }
+        # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
+        self.reward_clipping = isinstance(env, str) and env_family(config.env) == "atari"
+        self.reward_clipping = self.reward_clipping and training_rewards(config.env) == "sign"
+        if isinstance(env, str) and env_family(config.env) == "atari":
+            meta["atari"] = {
+                "convention": convention(config.env),
+                "training_rewards": training_rewards(config.env),
+                "episodic_life": False,
+                "max_agent_steps": MAX_AGENT_STEPS,
+            }
         self.dataset = DistilledDataset(
             k=config.k,
             obs_shape=obs_shape,
@@ -111,13 +131,7 @@ class PPMO:
             continuous=continuous,
             normalize_obs=config.normalize_obs,
             encoder_layers=config.encoder_layers,
-            meta={
-                "env_id": config.env,
-                "env_kwargs": dict(config.env_kwargs),
-                "preprocessing": describe_preprocessing(self.env),
-                "preset": config.preset,
-                "inner_steps": config.inner_steps,
-            },
+            meta=meta,
             generator=torch.Generator().manual_seed(config.seed),
         ).to(config.device)
         self.learners = self.dataset.learners()
@@ -148,6 +162,7 @@ class PPMO:
         self.frames = 0
         self.consecutive_divergences = 0
         self._running_return = torch.zeros(self.env.batch_size[0], dtype=torch.float64)
+        self.recent_returns: list[float] = []  # the last RECENT_EPISODES finished episodes' returns
         self._collector: Collector | None = None
         self._paused_rollout: dict | None = None  # where the next collector continues from
 
@@ -166,9 +181,14 @@ class PPMO:
                 p.copy_(theta1[name])
         started = time.perf_counter()
         td = next(self._rollouts())
+        returns = self._episode_returns(td)  # raw scores, before any clipping
+        self.recent_returns = (self.recent_returns + returns)[-RECENT_EPISODES:]
+        if self.reward_clipping:
+            td.set(("next", "reward"), td.get(("next", "reward")).sign())
         with torch.no_grad():
             self.loss.value_estimator(td)
-        returns = self._episode_returns(td)
+        # the policy epochs never read the next observations: drop them (half an Atari rollout)
+        td = td.exclude(("next", "observation"))
         self.frames += td.numel()
         return Rollout(td, theta0, returns, time.perf_counter() - started)
 
@@ -233,6 +253,11 @@ class PPMO:
                 "time/rollout_seconds": rollout.seconds,  # collect + GAE
                 "time/update_seconds": time.perf_counter() - started,  # the policy epochs
                 "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
+                "train/recent_return": (
+                    sum(self.recent_returns) / len(self.recent_returns)
+                    if self.recent_returns
+                    else float("nan")
+                ),
                 "train/episodes": len(returns),
                 "train/inner_lr": float(self.dataset.inner_lr.detach()),
                 "train/diverged": int(diverged),
@@ -268,6 +293,7 @@ class PPMO:
                 total_frames=-1,
                 device=self.config.device,
                 auto_register_policy_transforms=False,
+                trust_policy=True,  # l = 5: the acting net is the dataset's encoder, not the actor's own
             )
             if self._paused_rollout is not None:
                 self._restore_rollout(self._paused_rollout)
@@ -305,7 +331,7 @@ class PPMO:
         collector's carried TensorDict and the physics state, so a resumed run steps on exactly."""
         if self._collector is None:
             return self._paused_rollout or {"running_return": self._running_return.clone()}
-        state = {"running_return": self._running_return.clone()}
+        state = {"running_return": self._running_return.clone(), "recent_returns": list(self.recent_returns)}
         if isinstance(self.env, BatchedNDCartPole):
             state.update(
                 carrier=self._collector._carrier.to_dict(),
@@ -317,6 +343,7 @@ class PPMO:
 
     def _restore_rollout(self, state: dict) -> None:
         self._running_return = state["running_return"].clone()
+        self.recent_returns = list(state.get("recent_returns", []))
         if "carrier" in state and isinstance(self.env, BatchedNDCartPole):
             carrier = TensorDict(state["carrier"], batch_size=self.env.batch_size, device=self.env.device)
             self._collector._carrier = carrier
@@ -380,6 +407,13 @@ class PPMO:
         self._running_return = state["rollout"]["running_return"].clone()
         self.meta_epoch, self.frames = state["meta_epoch"], state["frames"]
         self.consecutive_divergences = state["consecutive_divergences"]
+        if not isinstance(self.env, BatchedNDCartPole):
+            # Emulator and wrapper state (frame stacks, no-op and sticky-action RNGs) live in the
+            # worker processes and are not saved: a resumed run starts new episodes, seeded from
+            # the meta-epoch so that resuming the same checkpoint twice gives the same run.
+            self._running_return.zero_()
+            self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
+            self.env.set_seed(self.config.seed + RESUME_SEED_STRIDE * self.meta_epoch)
 
 
 class _Encoded(nn.Module):

@@ -15,10 +15,13 @@ from taskdistill_rl.io import write_json
 PERCENTILES = {"p01": 0.01, "p05": 0.05, "median": 0.5}
 
 
-def results_entry(returns, *, n_learners: int = 1, episodes: int | None = None) -> dict[str, Any]:
+def results_entry(
+    returns, *, n_learners: int = 1, episodes: int | None = None, capped: int | None = None
+) -> dict[str, Any]:
     """The per-distribution block of ``eval.json``: mean/std over all episodes, ``learner_std``
     over per-learner means (the paper's ±), percentiles of the per-learner means (the failing
-    tail a mean hides) and the per-learner means themselves."""
+    tail a mean hides) and the per-learner means themselves. ``capped`` (Atari: games cut at the
+    27,000-agent-step limit) is recorded when given."""
     import torch
 
     returns = torch.as_tensor(returns, dtype=torch.float64).reshape(n_learners, -1)
@@ -31,6 +34,8 @@ def results_entry(returns, *, n_learners: int = 1, episodes: int | None = None) 
         "n_learners": n_learners,
         "episodes": int(returns.shape[1] if episodes is None else episodes),
     }
+    if capped is not None:
+        entry["capped"] = int(capped)
     for name, q in PERCENTILES.items():
         entry[name] = float(torch.quantile(per_learner, q))
     entry["learner_means"] = per_learner.tolist()
@@ -106,7 +111,7 @@ def distill_command(config, meta_epochs: int, out: str = "OUT") -> str:
     after ``#``."""
     from taskdistill_rl.config import DistillConfig
 
-    default = DistillConfig(preset=config.preset)
+    default = DistillConfig(env=config.env, preset=config.preset).resolved()
     args = ["taskdistill", "distill", "--env", config.env]
     for key, value in config.env_kwargs.items():
         args += ["--env-kwargs", f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"]

@@ -34,3 +34,57 @@ def episode_returns(env: EnvBase, act: ActFn, *, max_steps: int = 100_000) -> to
         if not running.any():
             return returns
     raise RuntimeError(f"{int(running.sum())} of {n} episodes did not end within {max_steps} steps")
+
+
+SlotActFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def queued_episode_returns(
+    env: EnvBase, act: SlotActFn, jobs: int, *, max_steps: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Play ``jobs`` episodes on the env's ``W`` sub-envs, each sub-env taking the next job as
+    soon as its episode ends: memory stays that of ``W`` envs however many episodes are asked for,
+    and no sub-env waits for the longest episode of a batch (Atari games differ by minutes).
+
+    ``act(obs [W, *obs_shape], job [W]) -> actions [W, ...]``: ``job[s]`` is the episode sub-env
+    ``s`` is playing (-1 once there is none left for it). An episode longer than ``max_steps``
+    agent steps is cut there (its return so far is kept); the env's own truncation (the ALE's
+    27,000-step limit) counts as a cut too.
+
+    Returns:
+        ``[jobs]`` float64 returns and ``[jobs]`` bool ``capped`` (cut, not ended by the game).
+    """
+    width = env.batch_size[0]
+    returns = torch.zeros(jobs, dtype=torch.float64)
+    capped = torch.zeros(jobs, dtype=torch.bool)
+    job = torch.arange(width)
+    job[job >= jobs] = -1
+    next_job = min(width, jobs)
+    running = torch.zeros(width, dtype=torch.float64)
+    steps = torch.zeros(width, dtype=torch.long)
+    draining = torch.zeros(width, dtype=torch.bool)  # cut by max_steps: the game plays out unused
+    finished = 0
+    td = env.reset()
+    while finished < jobs:
+        td.set("action", act(td.get("observation"), torch.where(draining, -1, job)))
+        out, td = env.step_and_maybe_reset(td)
+        reward = out.get(("next", "reward")).reshape(width).to("cpu", torch.float64)
+        done = out.get(("next", "done")).reshape(width).cpu()
+        truncated = out.get(("next", "truncated"), torch.zeros_like(done)).reshape(width).cpu()
+        terminated = out.get(("next", "terminated"), done).reshape(width).cpu()
+        running += reward
+        steps += 1
+        cut = (steps >= max_steps) if max_steps is not None else torch.zeros_like(done)
+        for s in ((done | cut) & (job >= 0) & ~draining).nonzero().flatten().tolist():
+            returns[job[s]] = running[s]
+            capped[job[s]] = bool(cut[s] or (truncated[s] and not terminated[s]))
+            finished += 1
+            draining[s] = not bool(done[s])
+            job[s] = next_job if next_job < jobs else -1
+            next_job += 1
+        ended = done.nonzero().flatten()
+        running[ended], steps[ended], draining[ended] = 0.0, 0, False
+        if draining.any():  # a cut episode's env keeps playing; its next job starts at a reset
+            running[draining], steps[draining] = 0.0, 0
+    return returns, capped

@@ -11,6 +11,7 @@ import gymnasium as gym
 import torch
 from torchrl.envs import ClipTransform, DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
 
+from taskdistill_rl.envs.atari import is_atari, make_atari_vector, preprocessing_record, register_ale
 from taskdistill_rl.envs.batched import BatchedNDCartPole
 from taskdistill_rl.envs.registration import NDCARTPOLE_ID, register_envs
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError, UnknownEnvError
@@ -19,13 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def _load_namespace(env_id: str) -> None:
-    # gymnasium only knows the ALE/ namespace once ale_py is imported (torchrl-notes surprise 8).
-    if env_id.startswith("ALE/"):
-        try:
-            import ale_py
-        except ImportError as err:
-            raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'") from err
-        gym.register_envs(ale_py)
+    # gymnasium only knows the ALE ids (ALE/*-v5 and *NoFrameskip-v4) once ale_py registered them
+    # (torchrl-notes surprise 8).
+    if env_id not in gym.registry and not register_ale() and env_id.startswith("ALE/"):
+        raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'")
 
 
 def check_env_id(env_id: str) -> str:
@@ -49,7 +47,7 @@ def env_family(env_id: str) -> str:
     """``"atari"``, ``"mujoco"``, ``"ndcartpole"`` or ``"classic"`` (everything else)."""
     if env_id == NDCARTPOLE_ID:
         return "ndcartpole"
-    if env_id.startswith("ALE/"):
+    if is_atari(env_id):
         return "atari"
     entry = str(gym.spec(env_id).entry_point)
     return "mujoco" if "mujoco" in entry else "classic"
@@ -89,10 +87,10 @@ def describe_preprocessing(env: EnvBase) -> list[dict]:
     """The TorchRL transforms on ``env``, by name with their arguments (never code): what a
     distilled file records in ``meta["preprocessing"]`` so that every later use of the file can
     check it acts through the same pipeline."""
+    out = list(getattr(env, "gym_preprocessing", []))  # gymnasium wrappers inside the workers
     transform = getattr(env, "transform", None)
     if transform is None:
-        return []
-    out = []
+        return out
     for t in getattr(transform, "transforms", [transform]):
         kwargs: dict = {}
         for name in ("low", "high"):
@@ -104,8 +102,8 @@ def describe_preprocessing(env: EnvBase) -> list[dict]:
     return out
 
 
-# Per-family TorchRL preprocessing applied after vectorisation. The Atari issue replaces its
-# entry with the standard pipeline (frame stacking, ...).
+# Per-family TorchRL preprocessing applied after vectorisation (Atari's runs inside the workers:
+# taskdistill_rl.envs.atari).
 PREPROCESSING: dict[str, Callable[[EnvBase], EnvBase]] = {
     "classic": _float_observations,
     "mujoco": _continuous_control,
@@ -125,7 +123,9 @@ def make_env(
 
     ``NDCartPole-v0`` gives the fast torch `BatchedNDCartPole`; any other gymnasium id
     gives a synchronous gymnasium vector env (same-step auto-reset) inside ``GymWrapper``, with
-    discrete actions as integer indices, then the family's preprocessing.
+    discrete actions as integer indices, then the family's preprocessing. Atari ids (``ALE/*-v5``,
+    ``*NoFrameskip-v4``) give the preprocessed games of :mod:`taskdistill_rl.envs.atari`, one
+    worker process per game when ``num_envs > 1``.
 
     Args:
         env_id: a gymnasium id, e.g. ``"NDCartPole-v0"``, ``"CartPole-v1"``, ``"Hopper-v5"``.
@@ -155,6 +155,14 @@ def make_env(
                 f"{NDCARTPOLE_ID} takes only n_dims (and dtype), got {sorted(unknown)}"
             )
         return BatchedNDCartPole(num_envs=num_envs, device=device, seed=seed, **env_kwargs)
+    if family == "atari":
+        env = GymWrapper(
+            make_atari_vector(env_id, num_envs, **env_kwargs), categorical_action_encoding=True, device=device
+        )
+        env.gym_preprocessing = preprocessing_record(env_id)
+        if seed is not None:
+            env.set_seed(seed)
+        return env
     try:
         vec = gym.make_vec(
             env_id,

@@ -1,8 +1,8 @@
 """Learner distributions: samplers of freshly initialised policy networks, by name.
 
 ``LEARNERS`` maps each name to its class and the keyword arguments that make it that
-distribution (paper Table 1); ``"LxH"`` names (``"3x128"``: 3 hidden layers of 128) give Table 6's
-grid with Λ's initialisation.
+distribution (paper Table 1; ``"nature-cnn"`` is the Atari learner α_a); ``"LxH"`` names
+(``"3x128"``: 3 hidden layers of 128) give Table 6's grid with Λ's initialisation.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.learners.base import LearnerDistribution, head_params, split_learner
+from taskdistill_rl.learners.cnn import NatureCNNLearners
 from taskdistill_rl.learners.mlp import MLPLearners, init_linear
 from taskdistill_rl.learners.random_arch import RandomMLPLearners
 
@@ -22,6 +23,7 @@ LEARNERS: dict[str, tuple[type, dict]] = {
     "xavier-std1": (MLPLearners, {"init": "xavier_normal", "hidden_gain": 1.0, "output_gain": 1.0}),
     "random-h": (RandomMLPLearners, {"widths": (32, 256), "depths": (2, 2)}),
     "random-l": (RandomMLPLearners, {"widths": (64, 64), "depths": (1, 6)}),
+    "nature-cnn": (NatureCNNLearners, {}),  # the paper's Atari learner α_a
 }
 GRID_DEPTHS = tuple(range(6))
 GRID_WIDTHS = (32, 64, 128, 256)
@@ -50,6 +52,14 @@ def make_learners(name: str = "lambda", **kwargs) -> LearnerDistribution:
     return cls(**{**defaults, **kwargs, "name": name})
 
 
+def default_learner(obs_shape: tuple[int, ...], out_features: int) -> dict:
+    """``{"name", "kwargs"}`` of the paper's learner for these observations: the Nature-CNN α_a
+    for images ``(channels, height, width)``, Λ (α_c) for everything else."""
+    if len(obs_shape) == 3:
+        return NatureCNNLearners(obs_shape=tuple(obs_shape), out_features=out_features).spec()
+    return {"name": "lambda", "kwargs": {"obs_shape": list(obs_shape), "out_features": out_features}}
+
+
 def weight_std(init: str, gain: float, fan_in: int, fan_out: int) -> float:
     """The std of a weight drawn by :func:`init_linear` (what the tests check statistically)."""
     if init == "orthogonal":
@@ -63,8 +73,10 @@ __all__ = [
     "LEARNERS",
     "LearnerDistribution",
     "MLPLearners",
+    "NatureCNNLearners",
     "RandomMLPLearners",
     "available",
+    "default_learner",
     "grid_names",
     "head_params",
     "init_linear",

@@ -57,17 +57,20 @@ def layer_starts(module: nn.Sequential) -> list[int]:
 def split_learner(module: nn.Sequential, encoder_layers: int) -> tuple[nn.Sequential, nn.Sequential]:
     """``(encoder, head)``: layers ``[0, encoder_layers)`` and the rest, as slices of ``module``
     (parameter names keep the full module's, e.g. ``"2.weight"``). ``encoder_layers=0`` gives an
-    empty encoder (the identity): full distillation."""
+    empty encoder (the identity): full distillation; all layers give an empty head: direct RL
+    (the outer loop trains the whole network, the inner step has nothing to fit)."""
     if not isinstance(module, nn.Sequential):
         raise InvalidInputError(
             f"encoder rollback needs an nn.Sequential learner, got {type(module).__name__}"
         )
     starts = layer_starts(module)
-    if not 0 <= encoder_layers < len(starts):
+    if not 0 <= encoder_layers <= len(starts):
         raise InvalidInputError(
-            f"encoder_layers must be in [0, {len(starts) - 1}] for a learner of {len(starts)} layers "
-            f"(at least the last layer is re-sampled), got {encoder_layers}"
+            f"encoder_layers must be in [0, {len(starts)}] for a learner of {len(starts)} layers, "
+            f"got {encoder_layers}"
         )
+    if encoder_layers == len(starts):
+        return module, module[len(module) :]
     cut = starts[encoder_layers] if encoder_layers else 0
     return module[:cut], module[cut:]
 

@@ -160,6 +160,8 @@ class PPMOLoss(LossModule):
 
     def _stacked(self, theta0: Params) -> bool:
         """Whether ``theta0`` holds a stack of initialisations (one more leading dimension)."""
+        if not theta0 and not self._param_dims:  # direct RL: no head to fit
+            return False
         extra = {p.dim() - self._param_dims[name] for name, p in theta0.items()}
         if extra not in ({0}, {1}) or set(theta0) != set(self._param_dims):
             raise InvalidInputError(

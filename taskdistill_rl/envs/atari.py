@@ -1,0 +1,162 @@
+"""Atari through the ALE: which ids are Atari, the two conventions, and the preprocessing pipeline.
+
+Both conventions make the emulator env with ``frameskip=1`` and let gymnasium's
+``AtariPreprocessing`` skip 4 frames with max-pooling over the last two (flickering sprites stay
+visible), draw 84×84 grayscale frames scaled to [0, 1], and start each game with up to 30 no-ops
+(Huang et al.'s ``NoopResetEnv(30)``, also AtariPreprocessing's default); then 4 frames are
+stacked, oldest first. Games are never cut at a life loss (gymnasium's ``terminal_on_life_loss``
+restarts the whole game, which is not Huang et al.'s ``EpisodicLifeEnv``); the ALE itself
+truncates a game at 108,000 emulator frames (27,000 agent steps).
+
+- ``ALE/*-v5`` (Machado et al.): sticky actions, the previous action repeated with probability
+  0.25 at every emulator frame. PPMO trains on sign-clipped rewards, as Huang et al. do.
+- ``*NoFrameskip-v4`` (the paper's Atari setup): no sticky actions, raw rewards in training too
+  (the authors' released code clips none).
+
+Episode returns are always the raw game score: clipping is applied to the rollout's rewards
+after the scores are read (:class:`taskdistill_rl.ppmo.PPMO`), never inside the env.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import gymnasium as gym
+
+from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
+
+ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
+FRAME_SKIP = 4
+FRAME_STACK = 4
+SCREEN_SIZE = 84
+NOOP_MAX = 30
+MAX_AGENT_STEPS = 27_000  # the ALE's 108,000-frame game limit at frame skip 4
+OBS_SHAPE = (FRAME_STACK, SCREEN_SIZE, SCREEN_SIZE)
+
+
+def register_ale() -> bool:
+    """Register the ALE ids with gymnasium (``ALE/*`` and the v4 ones); False without ale-py."""
+    try:
+        import ale_py
+    except ImportError:
+        return False
+    gym.register_envs(ale_py)
+    return True
+
+
+def is_atari(env_id: str) -> bool:
+    """Whether ``env_id`` is an ALE game, by its entry point (``ALE/Pong-v5``, ``PongNoFrameskip-v4``)."""
+    if env_id not in gym.registry and not register_ale():
+        return False
+    spec = gym.registry.get(env_id)
+    return spec is not None and str(spec.entry_point) == ATARI_ENTRY_POINT
+
+
+def convention(env_id: str) -> str:
+    """``"v5"`` (sticky actions, clipped training rewards) or ``"v4"`` (the paper's setup)."""
+    return "v5" if gym.spec(env_id).version == 5 else "v4"
+
+
+def preprocessing_record(env_id: str) -> list[dict]:
+    """The pipeline by name with its arguments, as a file's ``meta["preprocessing"]`` records it."""
+    return [
+        {"name": "AtariEnv", "kwargs": {"frameskip": 1}},
+        {
+            "name": "AtariPreprocessing",
+            "kwargs": {
+                "noop_max": NOOP_MAX,
+                "frame_skip": FRAME_SKIP,
+                "screen_size": SCREEN_SIZE,
+                "terminal_on_life_loss": False,
+                "grayscale_obs": True,
+                "scale_obs": True,
+            },
+        },
+        {"name": "FrameStackObservation", "kwargs": {"stack_size": FRAME_STACK}},
+    ]
+
+
+def training_rewards(env_id: str) -> str:
+    """``"sign"`` (v5: rewards clipped to -1/0/1 for learning) or ``"raw"`` (the paper's v4)."""
+    return "sign" if convention(env_id) == "v5" else "raw"
+
+
+def check_atari_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Refuse arguments that would break the conventions (frame skipping is the pipeline's)."""
+    if "frameskip" in env_kwargs:
+        raise InvalidInputError(
+            f"{env_id}: frameskip is set by the preprocessing (AtariPreprocessing skips {FRAME_SKIP} frames "
+            "with max-pooling on a frameskip=1 emulator); leave it out of --env-kwargs"
+        )
+    if "obs_type" in env_kwargs and env_kwargs["obs_type"] != "rgb":
+        raise InvalidInputError(
+            f"{env_id}: the pipeline needs obs_type='rgb', got {env_kwargs['obs_type']!r}"
+        )
+
+
+def make_atari(env_id: str, **env_kwargs: Any) -> gym.Env:
+    """One preprocessed Atari env (gymnasium API): observations ``[4, 84, 84]`` float32 in [0, 1].
+
+    ``env_kwargs`` go to the emulator env (``repeat_action_probability``, ``full_action_space``,
+    ``mode``, ``difficulty``, ...).
+    """
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    if not register_ale():
+        raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'")
+    check_atari_kwargs(env_id, env_kwargs)
+    try:
+        env = gym.make(env_id, frameskip=1, **env_kwargs)
+    except TypeError as err:
+        raise InvalidInputError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
+    try:
+        env = AtariPreprocessing(
+            env,
+            noop_max=NOOP_MAX,
+            frame_skip=FRAME_SKIP,
+            screen_size=SCREEN_SIZE,
+            terminal_on_life_loss=False,
+            grayscale_obs=True,
+            scale_obs=True,
+        )
+    except gym.error.DependencyNotInstalled as err:
+        raise UnknownEnvError(f"{env_id!r} needs opencv: pip install 'taskdistill_rl[atari]'") from err
+    return FrameStackObservation(env, stack_size=FRAME_STACK)
+
+
+class _AtariFactory:
+    """A picklable env constructor for the vector env's worker processes."""
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any]):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
+
+    def __call__(self) -> gym.Env:
+        return make_atari(self.env_id, **self.env_kwargs)
+
+
+def make_atari_vector(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
+    """``num_envs`` preprocessed games: one worker process each (async) when there are several,
+    so emulation runs on every core; auto-reset in the same step, as TorchRL's wrapper expects."""
+    make_atari(env_id, **env_kwargs).close()  # bad arguments fail here, with one clear error
+    factory = _AtariFactory(env_id, env_kwargs)
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if num_envs == 1:
+        return gym.vector.SyncVectorEnv([factory], autoreset_mode=mode)
+    # fork where there is one: workers start in ~0.3 s and only run the emulator (TorchRL sets the
+    # global start method to spawn, which re-imports everything in each worker)
+    context = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    return gym.vector.AsyncVectorEnv([factory] * num_envs, autoreset_mode=mode, context=context)
+
+
+__all__ = [
+    "MAX_AGENT_STEPS",
+    "OBS_SHAPE",
+    "convention",
+    "is_atari",
+    "make_atari",
+    "make_atari_vector",
+    "preprocessing_record",
+    "register_ale",
+    "training_rewards",
+]

@@ -1,0 +1,181 @@
+"""Atari distillation with encoder rollback (paper §5, Algorithm 2) on ALE/Pong-v5, with tiny budgets."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("ale_py")
+
+from tensordict.nn import TensorDictModule
+from torch import distributions as D
+from torch import nn
+from torchrl.modules import ProbabilisticActor, ValueOperator
+from torchrl.objectives import ClipPPOLoss
+
+from taskdistill_rl.cli import main
+from taskdistill_rl.distill import Distiller
+from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.ppmo import PPMO
+
+TINY = {"num_envs": 2, "steps_per_env": 32, "minibatch_size": 64}
+
+
+def test_atari_is_recognised_by_entry_point_for_v5_and_noframeskip_v4():
+    assert env_family("ALE/Pong-v5") == "atari"
+    assert env_family("CentipedeNoFrameskip-v4") == "atari"
+    assert env_family("CartPole-v1") == "classic"
+
+
+@pytest.mark.parametrize("layers", [0, 4])
+def test_two_meta_epochs_of_pong_write_a_file_that_torch_load_opens_and_evaluate_scores(tmp_path, layers):
+    out = tmp_path / f"l{layers}"
+    config = tmp_path / "tiny.toml"
+    config.write_text("steps_per_env = 32\nminibatch_size = 64\n")
+    args = ["distill", "--env", "ALE/Pong-v5", "--epochs", "2", "--num-envs", "2", "--config", str(config)]
+    args += ["--encoder-layers", str(layers), "--final-learners", "2", "--out", str(out), "-q"]
+    assert main(args) == 0
+    payload = torch.load(out / "distilled.pt", weights_only=True)  # stock torch.load, no allow-list
+    assert tuple(payload["observation"].shape) == (4, 4, 84, 84)  # k = ceil(6/2)+1 for Pong's 6 actions
+    assert tuple(payload["label"].shape) == (4, 6)
+    assert ("encoder" in payload) == (layers > 0)
+    if layers:
+        assert set(payload["encoder"]) == {
+            "0.weight",
+            "0.bias",
+            "2.weight",
+            "2.bias",
+            "4.weight",
+            "4.bias",
+        } | {
+            "7.weight",
+            "7.bias",
+        }
+    meta = payload["meta"]
+    assert meta["encoder_layers"] == layers and meta["learner"]["name"] == "nature-cnn"
+    assert meta["atari"] == {
+        "convention": "v5",
+        "training_rewards": "sign",
+        "episodic_life": False,
+        "max_agent_steps": 27_000,
+    }
+    assert [step["name"] for step in meta["preprocessing"][:3]] == [
+        "AtariEnv",
+        "AtariPreprocessing",
+        "FrameStackObservation",
+    ]
+    final = json.loads((out / "eval.json").read_text())["results"]["nature-cnn"]
+    assert final["n_learners"] == 2 and -21 <= final["mean"] <= 21  # full games, raw score
+
+    eval_out = tmp_path / f"eval-l{layers}.json"
+    cmd = [
+        "evaluate",
+        str(out / "distilled.pt"),
+        "--n-learners",
+        "2",
+        "--episodes",
+        "1",
+        "--max-steps",
+        "100",
+    ]
+    assert main([*cmd, "--out", str(eval_out), "-q"]) == 0
+    entry = json.loads(eval_out.read_text())["results"]["nature-cnn"]
+    # a Pong game needs far more than 100 agent steps: both games are cut and say so
+    assert entry["capped"] == 2 and -21 <= entry["mean"] <= 0
+
+
+def _state(algo: PPMO) -> dict:
+    return {
+        "dataset": algo.dataset.state_dict(),
+        "critic": algo.critic.state_dict(),
+        "dataset_optim": algo.dataset_optim.state_dict()["state"],
+        "critic_optim": algo.critic_optim.state_dict()["state"],
+    }
+
+
+def _assert_equal(a, b, path="") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _assert_equal(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+def test_an_interrupted_pong_run_resumes_at_its_meta_epoch_with_identical_state(tmp_path):
+    """Resume restores dataset, encoder, critic, optimisers and RNGs bit for bit; the emulators
+    restart new games seeded from the meta-epoch, so two resumes of one checkpoint agree."""
+    d = Distiller(
+        "ALE/Pong-v5", encoder_layers=2, out_dir=tmp_path, quiet=True, checkpoint_interval=1, **TINY
+    )
+    d.loop.callbacks = d.callbacks(epochs=2, time_budget=None, target_return=None, user=[])
+    d.loop.run()  # "interrupted" after 2 meta-epochs: the checkpoint is what survives
+    d.loop.save_checkpoint()
+    saved = copy.deepcopy(_state(d.algo))
+    d.algo.close()
+
+    resumed = []
+    for _ in range(2):
+        r = Distiller("ALE/Pong-v5", encoder_layers=2, out_dir=tmp_path, quiet=True, **TINY)
+        r.load_checkpoint()
+        assert r.meta_epoch == 2
+        _assert_equal(_state(r.algo), saved)
+        assert r.dataset.encoder_layers == 2 and torch.equal(
+            r.dataset.encoder[0].weight, saved["dataset"]["encoder.0.weight"]
+        )
+        r.algo.step()
+        resumed.append(copy.deepcopy(_state(r.algo)))
+        r.algo.close()
+    _assert_equal(resumed[0], resumed[1])
+    changed = not torch.equal(resumed[0]["dataset"]["observation"], saved["dataset"]["observation"])
+    assert changed  # the resumed step really learned
+
+
+def test_encoder_rollback_at_every_layer_is_one_standard_ppo_update():
+    """l = 5: the whole Nature-CNN is the encoder, the inner step fits nothing, and one PPMO update
+    equals TorchRL's ClipPPOLoss + Adam (same lrs, eps, per-module gradient clipping)."""
+    algo = PPMO(
+        "ALE/Pong-v5", encoder_layers=5, policy_epochs=1, num_envs=2, steps_per_env=16, minibatch_size=32
+    )
+    rollout = algo.collect()
+    policy_net = copy.deepcopy(algo.dataset.encoder)
+    critic_net = copy.deepcopy(algo.critic.module)
+    actor = ProbabilisticActor(
+        TensorDictModule(policy_net, in_keys=["observation"], out_keys=["logits"]),
+        in_keys=["logits"],
+        distribution_class=D.Categorical,
+        return_log_prob=True,
+    )
+    critic = ValueOperator(critic_net, in_keys=["observation"])
+    loss = ClipPPOLoss(
+        actor,
+        critic,
+        clip_epsilon=algo.config.clip_epsilon,
+        entropy_bonus=False,
+        loss_critic_type="l2",
+        normalize_advantage=True,
+        clip_value=None,
+    )
+    actor_optim = torch.optim.Adam(policy_net.parameters(), lr=algo.config.distiller_lr, eps=1e-5)
+    critic_optim = torch.optim.Adam(critic_net.parameters(), lr=algo.config.critic_lr, eps=1e-5)
+    batch = rollout.data.reshape(-1)
+    out = loss(batch.clone())
+    (out["loss_objective"] + out["loss_critic"]).backward()
+    for net in (policy_net, critic_net):
+        nn.utils.clip_grad_norm_(net.parameters(), algo.config.max_grad_norm)
+    actor_optim.step()
+    critic_optim.step()
+
+    before = {n: p.detach().clone() for n, p in algo.dataset.encoder.named_parameters()}
+    algo.update(rollout)  # one minibatch: the 32 frames
+    for name, p in algo.dataset.encoder.named_parameters():
+        assert not torch.equal(p, before[name]), name  # it moved ...
+        torch.testing.assert_close(p.detach(), dict(policy_net.named_parameters())[name], atol=1e-6, rtol=0)
+    for name, p in algo.critic.module.named_parameters():
+        torch.testing.assert_close(p.detach(), dict(critic_net.named_parameters())[name], atol=1e-6, rtol=0)
+    algo.close()
