@@ -572,14 +572,15 @@ def evaluate(
         raise InvalidInputError(
             "-q without --out would print nothing and write nothing: give --out or drop -q"
         )
-    from taskdistill_rl.config import EVALUATION_DEFAULTS, _is_atari
+    from taskdistill_rl.config import EVALUATION_DEFAULTS
+    from taskdistill_rl.envs.atari import is_atari
 
     requested = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
     header_names = requested or sorted({ds.learner_spec["name"] for _, ds in datasets})
-    atari = _is_atari(env or datasets[0][1].meta.get("env_id", ""))
+    atari = is_atari(env or datasets[0][1].meta.get("env_id") or "")
     sizes = EVALUATION_DEFAULTS["atari" if atari else "other"]
     n_learners = n_learners or sizes["final_learners"]
     episodes = episodes or sizes["final_episodes"]
@@ -598,9 +599,11 @@ def evaluate(
                 env_kwargs=parse_env_kwargs(env_kwargs) if env is not None or env_kwargs else None,
                 max_steps=max_steps,
             )
-        results = {name: results_entry(r, n_learners=n_learners) for name, r in returns.items()}
-        for name, count in (returns.capped or {}).items():
-            results[name]["capped"] = count
+        capped = returns.capped or {}
+        results = {
+            name: results_entry(r, n_learners=n_learners, capped=capped.get(name))
+            for name, r in returns.items()
+        }
         evaluation = {
             "env_id": env or ds.meta.get("env_id"),
             "env_kwargs": parse_env_kwargs(env_kwargs)

@@ -239,9 +239,8 @@ class Distiller:
             inner_steps=cfg.inner_steps,
             device=cfg.device,
         )
-        entry = results_entry(returns[name], n_learners=cfg.final_learners)
-        if returns.capped is not None:  # Atari: games cut at the ALE's 27,000 agent steps
-            entry["capped"] = returns.capped[name]
+        capped = returns.capped[name] if returns.capped is not None else None  # Atari: cut games
+        entry = results_entry(returns[name], n_learners=cfg.final_learners, capped=capped)
         self.evaluation = evaluation_record(
             env_id=cfg.env,
             env_kwargs=cfg.env_kwargs,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.envs.factory import env_family
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.rollouts import episode_returns
+from taskdistill_rl.evaluate import QUEUED_WORKERS
+from taskdistill_rl.rollouts import episode_returns, queued_episode_returns
 
 
 def random_agent_returns(
@@ -15,9 +17,20 @@ def random_agent_returns(
     """Returns of ``episodes`` episodes of uniformly random actions, all stepped together."""
     if episodes < 1:
         raise InvalidInputError(f"episodes must be >= 1, got {episodes}")
+    generator = torch.Generator().manual_seed(seed)
+    if env_family(env_id) == "atari":  # full games in turn on a few worker processes
+        width = min(episodes, QUEUED_WORKERS)
+        env = make_env(env_id, num_envs=width, seed=seed, **(env_kwargs or {}))
+        n = env.action_spec.space.n
+        try:
+            returns, _ = queued_episode_returns(
+                env, lambda obs, job: torch.randint(0, n, (width,), generator=generator), episodes
+            )
+        finally:
+            env.close()
+        return returns
     env = make_env(env_id, num_envs=episodes, seed=seed, **(env_kwargs or {}))
     spec = env.action_spec
-    generator = torch.Generator().manual_seed(seed)
     if hasattr(spec.space, "n"):
         act = lambda obs: torch.randint(0, spec.space.n, (episodes,), generator=generator)
     else:
