@@ -501,7 +501,9 @@ def _learner_names(learners: str | None, grid: bool) -> list[str] | None:
     if learners is None:
         return None
     names = (
-        list(LEARNERS) if learners.strip() == "all" else [n.strip() for n in learners.split(",") if n.strip()]
+        [name for name in LEARNERS if name != "nature-cnn"]  # the MLP distributions (Tables 1, 4)
+        if learners.strip() == "all"
+        else [n.strip() for n in learners.split(",") if n.strip()]
     )
     if not names:
         raise InvalidInputError("--learners is empty")
@@ -517,9 +519,9 @@ def evaluate(
     learners: Annotated[
         str | None,
         typer.Option(
-            help="Learner distributions, comma-separated, or 'all': lambda, ortho-std1, xavier, "
-            "xavier-std1, random-h, random-l, nature-cnn, or LxH (L hidden layers of width H, e.g. 3x128). "
-            "Default: the file's own (lambda; nature-cnn for Atari)."
+            help="Learner distributions, comma-separated, or 'all' (the MLP ones): lambda, ortho-std1, "
+            "xavier, xavier-std1, random-h, random-l; nature-cnn (Atari); or LxH (L hidden layers of "
+            "width H, e.g. 3x128). Default: the file's own (lambda; nature-cnn for Atari)."
         ),
     ] = None,
     grid: Annotated[

@@ -114,10 +114,10 @@ class PPMO:
             "preset": config.preset,
             "inner_steps": config.inner_steps,
         }
+        atari = isinstance(env, str) and env_family(config.env) == "atari"
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
-        self.reward_clipping = isinstance(env, str) and env_family(config.env) == "atari"
-        self.reward_clipping = self.reward_clipping and training_rewards(config.env) == "sign"
-        if isinstance(env, str) and env_family(config.env) == "atari":
+        self.reward_clipping = atari and training_rewards(config.env) == "sign"
+        if atari:
             meta["atari"] = {
                 "convention": convention(config.env),
                 "training_rewards": training_rewards(config.env),

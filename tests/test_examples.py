@@ -1,5 +1,6 @@
 """The scripts in examples/ run as written (tiny budgets) and do what they say."""
 
+import csv
 import json
 import os
 import subprocess
@@ -27,7 +28,8 @@ def test_own_stop_callback_stops_the_run_and_feeds_report(tmp_path):
     out = tmp_path / "run"
     _run("own_stop_callback.py", str(out), MAX_EPOCHS="40", STOP_AT="0.1")
     summary = json.loads((out / "summary.json").read_text())
-    lrs = [float(line.split(",")[7]) for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    with (out / "metrics.csv").open() as f:
+        lrs = [float(row["train/inner_lr"]) for row in csv.DictReader(f)]
     # the callback, not the 40-epoch cap, stopped it: at the first inner lr >= 0.1
     assert summary["meta_epochs"] == len(lrs) < 40 and lrs[-1] >= 0.1 > max(lrs[:-1])
     assert main(["report", str(out), "--out", str(tmp_path / "report.md")]) == 0

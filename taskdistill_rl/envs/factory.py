@@ -44,7 +44,12 @@ def check_env_id(env_id: str) -> str:
 
 
 def env_family(env_id: str) -> str:
-    """``"atari"``, ``"mujoco"``, ``"ndcartpole"`` or ``"classic"`` (everything else)."""
+    """``"atari"``, ``"mujoco"``, ``"ndcartpole"`` or ``"classic"`` (everything else).
+
+    Raises:
+        UnknownEnvError: for an id gymnasium does not know.
+    """
+    check_env_id(env_id)
     if env_id == NDCARTPOLE_ID:
         return "ndcartpole"
     if is_atari(env_id):

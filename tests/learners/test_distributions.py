@@ -92,7 +92,15 @@ def test_grid_names_build_l_hidden_layers_of_width_h():
 def test_unknown_distribution_is_refused_with_the_list():
     with pytest.raises(ValueError, match="available: lambda, ortho-std1"):
         make_learners("kaiming", in_features=4, out_features=2)
-    assert set(LEARNERS) == {"lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l"}
+    assert set(LEARNERS) == {
+        "lambda",
+        "ortho-std1",
+        "xavier",
+        "xavier-std1",
+        "random-h",
+        "random-l",
+        "nature-cnn",
+    }
 
 
 def test_sampling_is_reproducible_and_leaves_the_global_rng_alone():
