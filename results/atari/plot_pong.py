@@ -43,7 +43,11 @@ def main() -> None:
     ax.plot(x, y, "o", color="C0", label="PPMO l=4: fresh learners, 1 step (4 full games)")
     ax.plot(*_series(sb3, "wall_seconds", "eval_mean"), label="SB3 PPO (training games)")
     ax.axhline(random["mean"], color="grey", ls="--", label=f"random ({random['mean']:.1f})")
-    ax.set(xlabel="wall time (min), 1 CPU thread each, run side by side", ylabel="raw Pong score", ylim=(-21.5, 21.5))
+    ax.set(
+        xlabel="wall time (min), 1 CPU thread each, run side by side",
+        ylabel="raw Pong score",
+        ylim=(-21.5, 21.5),
+    )
     ax.set_title("ALE/Pong-v5, 30 minutes each on a 2-core CPU")
     ax.legend(fontsize=8, loc="upper left")
     fig.savefig(HERE / "pong_30min.png", dpi=120)
