@@ -32,7 +32,6 @@ FRAME_STACK = 4
 SCREEN_SIZE = 84
 NOOP_MAX = 30
 MAX_AGENT_STEPS = 27_000  # the ALE's 108,000-frame game limit at frame skip 4
-OBS_SHAPE = (FRAME_STACK, SCREEN_SIZE, SCREEN_SIZE)
 
 
 def register_ale() -> bool:
@@ -58,7 +57,7 @@ def convention(env_id: str) -> str:
     return "v5" if gym.spec(env_id).version == 5 else "v4"
 
 
-def preprocessing_record(env_id: str) -> list[dict]:
+def preprocessing_record() -> list[dict]:
     """The pipeline by name with its arguments, as a file's ``meta["preprocessing"]`` records it."""
     return [
         {"name": "AtariEnv", "kwargs": {"frameskip": 1}},
@@ -151,7 +150,6 @@ def make_atari_vector(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vect
 
 __all__ = [
     "MAX_AGENT_STEPS",
-    "OBS_SHAPE",
     "convention",
     "is_atari",
     "make_atari",

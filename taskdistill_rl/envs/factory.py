@@ -164,7 +164,7 @@ def make_env(
         env = GymWrapper(
             make_atari_vector(env_id, num_envs, **env_kwargs), categorical_action_encoding=True, device=device
         )
-        env.gym_preprocessing = preprocessing_record(env_id)
+        env.gym_preprocessing = preprocessing_record()
         if seed is not None:
             env.set_seed(seed)
         return env
