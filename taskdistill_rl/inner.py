@@ -38,20 +38,39 @@ def mlp_layers(module: nn.Module) -> list[tuple[str, type | None]] | None:
     return layers or None
 
 
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.linear`` for one learner; broadcast matmuls when the parameters are stacked [M, ...]."""
+    if weight.dim() == 2:
+        return F.linear(x, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(-2), x.expand(weight.shape[0], *x.shape[-2:]), weight.mT)
+
+
+def mlp_forward(layers, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """An MLP's output for ``x [n, in]``; with stacked ``params`` ``[M, ...]`` the M learners'
+    outputs ``[M, n, out]``, on shared ``x [n, in]`` or each on its own ``x [M, n, in]``: batched
+    matmuls, none of ``vmap``'s per-op dispatch (the acting and loss paths of M learners)."""
+    for name, activation in layers:
+        x = _linear(x, params[f"{name}.weight"], params[f"{name}.bias"])
+        if activation is not None:
+            x = _ACTIVATIONS[activation][0](x)
+    return x
+
+
 def _mlp_mse_grads(layers, params: Params, observation: torch.Tensor, label: torch.Tensor) -> Params:
-    """∇_θ MSE(f_θ(X), Y) for an MLP by explicit back-propagation (differentiable in X, Y, θ)."""
+    """∇_θ MSE(f_θ(X), Y) for an MLP by explicit back-propagation (differentiable in X, Y, θ);
+    per learner when ``params`` are stacked ``[M, ...]``."""
     outputs = [observation]
     for name, activation in layers:
-        h = F.linear(outputs[-1], params[f"{name}.weight"], params[f"{name}.bias"])
+        h = _linear(outputs[-1], params[f"{name}.weight"], params[f"{name}.bias"])
         outputs.append(h if activation is None else _ACTIVATIONS[activation][0](h))
-    delta = 2 * (outputs[-1] - label) / outputs[-1].numel()
+    delta = 2 * (outputs[-1] - label) / outputs[-1].shape[-2:].numel()
     grads: Params = {}
     for i in range(len(layers) - 1, -1, -1):
         name, activation = layers[i]
         if activation is not None:
             delta = delta * _ACTIVATIONS[activation][1](outputs[i + 1])
         grads[f"{name}.weight"] = delta.mT @ outputs[i]
-        grads[f"{name}.bias"] = delta.sum(0)
+        grads[f"{name}.bias"] = delta.sum(-2)
         if i > 0:
             delta = delta @ params[f"{name}.weight"]
     return grads

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 from tensordict import TensorDict
 from torch import nn
+from torch.func import functional_call
 from torchrl.collectors import Collector
 from torchrl.envs import EnvBase
 from torchrl.objectives import ValueEstimators
@@ -29,8 +30,7 @@ from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, convention, training_rewa
 from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_dataset
-from taskdistill_rl.inner import Params
-from taskdistill_rl.learners import head_params
+from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
 from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, update_running
 
@@ -46,7 +46,8 @@ class Rollout:
 
     Attributes:
         data: ``[num_envs, steps_per_env]`` TensorDict with GAE's ``advantage``/``value_target``.
-        theta0: the initialisation whose one-step learner collected ``data`` (the loss's θ⁰).
+        theta0: the M initialisations whose one-step learners collected ``data`` (the loss's θ⁰),
+            stacked ``[M, *shape]``; env ``e`` acted with initialisation ``e // (num_envs / M)``.
         episode_returns: returns of the episodes that ended inside this rollout.
         seconds: wall time of collection and advantage estimation.
     """
@@ -142,9 +143,9 @@ class PPMO:
         self.policy_net = self.learners.build().to(config.device)
         self.head = self.dataset.trainable(self.policy_net)  # what the inner step trains
         wrap = (lambda net: NormalizedInput(net, self.dataset)) if config.normalize_obs else None
+        self.acting = _GroupedLearners(self.head, self.dataset)
         self.actor = make_actor(
-            _Encoded(self.head, self.dataset) if wrap is None else wrap(_Encoded(self.head, self.dataset)),
-            log_std=self.dataset.log_std,
+            self.acting if wrap is None else wrap(self.acting), log_std=self.dataset.log_std
         )
         self.critic = make_critic(obs_shape, wrap=wrap).to(config.device)
         self.loss = PPMOLoss(
@@ -156,8 +157,18 @@ class PPMO:
             inner_steps=config.inner_steps,
         )
         self.loss.make_value_estimator(ValueEstimators.GAE, gamma=config.gamma, lmbda=config.gae_lambda)
-        self.dataset_optim = torch.optim.Adam(self.dataset.parameters(), lr=config.distiller_lr, eps=1e-5)
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+        # foreach: one multi-tensor kernel per Adam op, not one per parameter (CPU defaults to the loop)
+        inner_lr = [self.dataset.log_inner_lr]
+        others = [p for p in self.dataset.parameters() if p is not self.dataset.log_inner_lr]
+        self.dataset_optim = torch.optim.Adam(
+            [{"params": others}, {"params": inner_lr, "lr": config.inner_lr_lr}],
+            lr=config.distiller_lr,
+            eps=1e-5,
+            foreach=True,
+        )
+        self.critic_optim = torch.optim.Adam(
+            self.critic.parameters(), lr=config.critic_lr, eps=1e-5, foreach=True
+        )
         self.meta_epoch = 0
         self.frames = 0
         self.consecutive_divergences = 0
@@ -168,17 +179,20 @@ class PPMO:
 
     # -- one meta-epoch ---------------------------------------------------------------------------
     def sample_initialisation(self) -> Params:
-        """θ⁰ for the next meta-epoch: a fresh learner from Λ (its trainable part)."""
-        learner = self.learners.sample(self.init_generator).to(self.config.device)
-        return head_params(learner, self.config.encoder_layers)
+        """θ⁰ for the next meta-epoch: ``inits_per_epoch`` fresh learners from Λ (their trainable
+        parts), stacked ``[M, *shape]``."""
+        stacked = self.learners.sample_stacked(self.config.inits_per_epoch, self.init_generator)
+        return {name: stacked[name].to(self.config.device) for name, _ in self.head.named_parameters()}
 
     def collect(self, theta0: Params | None = None) -> Rollout:
-        """Sample θ⁰ (unless given), act with its one-step learner θ¹, estimate advantages."""
+        """Sample θ⁰ (unless given), act in each env group with its one-step learner θ¹,
+        estimate advantages."""
         theta0 = self.sample_initialisation() if theta0 is None else theta0
+        m = self.config.inits_per_epoch
+        if any(p.shape[0] != m for p in theta0.values()):
+            raise InvalidInputError(f"theta0 must stack inits_per_epoch = {m} initialisations")
         with torch.no_grad():
-            theta1 = self.loss.adapted_params(theta0)
-            for name, p in self.head.named_parameters():
-                p.copy_(theta1[name])
+            self.acting.params = torch.vmap(self.loss.adapted_params)(theta0) if theta0 else {}
         started = time.perf_counter()
         td = next(self._rollouts())
         returns = self._episode_returns(td)  # raw scores, before any clipping
@@ -197,16 +211,13 @@ class PPMO:
         the dataset, critic and optimisers back and halves both Adam lrs. Returns the metrics."""
         cfg = self.config
         started = time.perf_counter()
-        flat = rollout.data.reshape(-1)
-        n = flat.shape[0]
         sums = dict.fromkeys(DIAGNOSTICS, 0.0)
         updates = 0
         good = self._learning_state()
         diverged = False
         for _ in range(cfg.policy_epochs):
-            perm = torch.randperm(n, generator=self.shuffle_generator).to(cfg.device)
-            for start in range(0, n, cfg.minibatch_size):
-                out = self.loss(flat[perm[start : start + cfg.minibatch_size]], rollout.theta0)
+            for minibatch, theta0 in self._minibatches(rollout):
+                out = self.loss(minibatch, theta0)
                 total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
                 diverged = not torch.isfinite(total)
                 if not diverged:
@@ -264,6 +275,24 @@ class PPMO:
             }
         )
         return metrics
+
+    def _minibatches(self, rollout: Rollout):
+        """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``
+        tensordicts whose row m holds frames of group m's envs only; with one, flat ``[B]``."""
+        cfg, m = self.config, self.config.inits_per_epoch
+        data = rollout.data.select(*self.loss.minibatch_keys())  # index 6 entries, not ~20
+        if m == 1:
+            flat = data.reshape(-1)
+            theta0 = {name: p[0] for name, p in rollout.theta0.items()}
+            perm = torch.randperm(flat.shape[0], generator=self.shuffle_generator).to(cfg.device)
+            for start in range(0, flat.shape[0], cfg.minibatch_size):
+                yield flat[perm[start : start + cfg.minibatch_size]], theta0
+            return
+        grouped = data.reshape(m, -1)  # [M, frames of each initialisation's envs]
+        per_group, rows = cfg.minibatch_size // m, torch.arange(m, device=cfg.device)[:, None]
+        perm = torch.rand(grouped.shape, generator=self.shuffle_generator).argsort(1).to(cfg.device)
+        for start in range(0, grouped.shape[1], per_group):
+            yield grouped[rows, perm[:, start : start + per_group]], rollout.theta0
 
     def step(self) -> dict:
         """One meta-epoch: ``update(collect())``."""
@@ -416,16 +445,29 @@ class PPMO:
             self.env.set_seed(self.config.seed + RESUME_SEED_STRIDE * self.meta_epoch)
 
 
-class _Encoded(nn.Module):
-    """``head(dataset.encode(obs))``: the acting learner when the encoder is the dataset's."""
+class _GroupedLearners(nn.Module):
+    """The acting policy of a meta-epoch: M one-step learners θ¹ (``params``, stacked), learner
+    ``m`` acting on the m-th equal share of the batch's envs, on the dataset's encoder features."""
 
     def __init__(self, head: nn.Module, dataset: DistilledDataset):
         super().__init__()
-        self.head = head
+        self.__dict__["head"] = head  # the architecture; its own parameters are never used
         self.__dict__["dataset"] = dataset
+        self.layers = mlp_layers(head)  # None: not a plain MLP, act through vmap
+        self.params: Params = {}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dataset.encode(obs))
+        features = self.dataset.encode(obs)
+        if not self.params:  # direct RL: the encoder is the whole learner
+            return features
+        m = next(iter(self.params.values())).shape[0]
+        if m == 1 and self.layers is None:  # e.g. one Nature-CNN: no vmap needed
+            return functional_call(self.head, {name: p[0] for name, p in self.params.items()}, (features,))
+        grouped = features.reshape(m, -1, *features.shape[1:])
+        if self.layers is not None:
+            return mlp_forward(self.layers, self.params, grouped).reshape(features.shape[0], -1)
+        out = torch.vmap(lambda p, x: functional_call(self.head, p, (x,)))(self.params, grouped)
+        return out.reshape(features.shape[0], *out.shape[2:])
 
 
 __all__ = ["PPMO", "Rollout"]

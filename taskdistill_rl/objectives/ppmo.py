@@ -24,7 +24,7 @@ from torchrl.objectives.utils import _reduce, dispatch_value_estimator
 from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import Params, inner_step
+from taskdistill_rl.inner import Params, inner_step, mlp_forward, mlp_layers
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -49,7 +49,9 @@ class PPMOLoss(LossModule):
 
     ``forward(tensordict, theta0)``: ``theta0`` maps the learner's parameter names to tensors of
     their shapes, or to stacks ``[M, *shape]`` of M initialisations; the policy terms are then
-    computed for every initialisation on the same minibatch and reduced over all (M × B) pairs.
+    computed for every initialisation, on the same minibatch (a ``[B]`` tensordict) or on its own
+    frames (a ``[M, B]`` tensordict: row m was collected by initialisation m's learner), and
+    reduced over all (M × B) pairs.
     Returns a TensorDict with ``loss_objective``, ``loss_critic``, ``loss_entropy`` and detached
     diagnostics ``clip_fraction``, ``kl_approx``, ``ESS``, ``entropy``. Advantages missing from
     the tensordict are computed with the value estimator (GAE unless
@@ -107,6 +109,7 @@ class PPMOLoss(LossModule):
         self.inner_steps = inner_steps
         self.reduction = reduction
         self._param_dims = {name: p.dim() for name, p in learner.named_parameters()}
+        self._layers = mlp_layers(learner)  # a plain MLP: M initialisations broadcast, no vmap
 
     # -- value estimation (as ClipPPOLoss) -----------------------------------------------------------
     def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams):
@@ -147,8 +150,12 @@ class PPMOLoss(LossModule):
 
     def act(self, theta: Params, observation: torch.Tensor) -> torch.Tensor:
         """The learner's raw output (logits / action mean) for environment observations."""
-        features = self.dataset.encode(self.dataset.normalize(observation))
-        return functional_call(self.learner, theta, (features,))
+        ds = self.dataset
+        if self._layers is None:
+            return functional_call(self.learner, theta, (ds.encode(ds.normalize(observation)),))
+        lead = observation.shape[: observation.dim() - len(ds.obs_shape)]  # [B] or [M, B]
+        features = ds.encode(ds.normalize(observation.reshape(-1, *ds.obs_shape)))
+        return mlp_forward(self._layers, theta, features.reshape(*lead, -1))
 
     def _policy_terms(self, theta0: Params, observation, action, old_log_prob, advantage):
         dist = action_distribution(self.act(self.adapted_params(theta0), observation), self.dataset.log_std)
@@ -180,6 +187,19 @@ class PPMOLoss(LossModule):
                 return critic(tensordict.select(*critic.in_keys, strict=False)).get(self.tensor_keys.value)
         return critic.module(*(tensordict.get(key) for key in critic.in_keys))
 
+    def minibatch_keys(self) -> list[NestedKey]:
+        """The entries :meth:`forward` reads from a minibatch that carries its advantages."""
+        keys = self.tensor_keys
+        critic_keys = [key for key in self.critic_network.in_keys if key != keys.observation]
+        return [
+            keys.observation,
+            keys.action,
+            keys.sample_log_prob,
+            keys.advantage,
+            keys.value_target,
+            *critic_keys,
+        ]
+
     # -- the loss --------------------------------------------------------------------------------
     def forward(self, tensordict: TensorDictBase, theta0: Params | TensorDictBase) -> TensorDict:
         keys = self.tensor_keys
@@ -198,8 +218,10 @@ class PPMOLoss(LossModule):
         if self.normalize_advantage and advantage.numel() > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         terms = self._policy_terms
-        if self._stacked(theta0):
-            terms = torch.vmap(terms, in_dims=(0, None, None, None, None), randomness="same")
+        if self._stacked(theta0) and self._layers is None:  # MLPs broadcast over M instead
+            paired = tensordict.batch_dims == 2  # [M, B]: each initialisation its own frames
+            data_dim = 0 if paired else None
+            terms = torch.vmap(terms, in_dims=(0, *(data_dim,) * 4), randomness="same")
         gain, log_weight, entropy = terms(theta0, observation, action, old_log_prob, advantage)
 
         value = self._value(tensordict)

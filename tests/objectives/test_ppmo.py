@@ -193,3 +193,51 @@ def test_set_keys():
     td["adv2"] = td.pop("advantage")
     reference = _setup(3)
     assert loss(td, theta0)["loss_objective"] == reference[0](reference[2], reference[3])["loss_objective"]
+
+
+def _stacked_inits(ds, theta0, seeds=(11, 12)):
+    others = [
+        {
+            k: v.to(theta0["0.weight"].dtype)
+            for k, v in head_params(ds.learners().sample(torch.Generator().manual_seed(s)), 0).items()
+        }
+        for s in seeds
+    ]
+    inits = [theta0, *others]
+    return inits, {k: torch.stack([t[k] for t in inits]) for k in theta0}
+
+
+def test_paired_frames_average_each_initialisation_on_its_own_rows():
+    """A ``[M, B]`` minibatch: row m is scored with initialisation m only (its own frames)."""
+    loss, ds, td, theta0 = _setup(9, dtype=torch.float64, n=60)
+    loss = PPMOLoss(loss.learner, ds, loss.critic_network, normalize_advantage=False)
+    inits, stacked = _stacked_inits(ds, theta0)
+    paired = td.reshape(3, 20)
+    batched = loss(paired, stacked)["loss_objective"]
+    singles = torch.stack([loss(paired[m], inits[m])["loss_objective"] for m in range(3)])
+    torch.testing.assert_close(batched, singles.mean(), rtol=1e-10, atol=1e-12)
+    shared = loss(paired, {k: v[:1].expand(3, *v.shape[1:]) for k, v in stacked.items()})
+    assert not torch.allclose(shared["loss_objective"], batched)  # the pairing matters
+    g_batched = torch.autograd.grad(batched, [ds.observation, ds.label])
+    g_mean = torch.autograd.grad(singles.mean(), [ds.observation, ds.label])
+    for a, b in zip(g_batched, g_mean, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_mlp_broadcast_path_equals_the_vmap_path(paired):
+    """Λ's M initialisations go through batched matmuls; any other learner through ``vmap``:
+    the same loss and the same dataset gradient."""
+    loss, ds, td, theta0 = _setup(10, dtype=torch.float64, n=60)
+    _, stacked = _stacked_inits(ds, theta0)
+    data = td.reshape(3, 20) if paired else td
+    generic = PPMOLoss(loss.learner, ds, loss.critic_network)
+    generic._layers = None  # as for a learner that is not a plain MLP
+    a, b = loss(data, stacked)["loss_objective"], generic(data, stacked)["loss_objective"]
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for ga, gb in zip(
+        torch.autograd.grad(a, [ds.observation, ds.label, ds.log_inner_lr]),
+        torch.autograd.grad(b, [ds.observation, ds.label, ds.log_inner_lr]),
+        strict=True,
+    ):
+        torch.testing.assert_close(ga, gb, rtol=1e-8, atol=1e-12)

@@ -1,0 +1,75 @@
+"""M initialisations per meta-epoch: each env group acts with its own one-step learner, every
+minibatch holds every initialisation's own frames, and the config keeps the groups equal."""
+
+import pytest
+import torch
+
+from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.ppmo import PPMO
+
+
+@pytest.fixture(scope="module")
+def algo():
+    algo = PPMO(
+        "NDCartPole-v0", k=2, seed=3, num_envs=8, steps_per_env=6, inits_per_epoch=4, minibatch_size=16
+    )
+    yield algo
+    algo.close()
+
+
+def test_each_env_group_acts_with_its_own_initialisation(algo):
+    rollout = algo.collect()
+    theta0 = rollout.theta0
+    assert all(p.shape[0] == 4 for p in theta0.values())
+    assert not torch.allclose(theta0["0.weight"][0], theta0["0.weight"][1])  # fresh draws
+    data = rollout.data  # [8 envs, 6 steps]
+    for m in range(4):
+        with torch.no_grad():
+            theta1 = algo.loss.adapted_params({k: v[m] for k, v in theta0.items()})
+        for env in (2 * m, 2 * m + 1):  # envs 2m and 2m+1 are group m's
+            obs, action = data["observation"][env], data["action"][env]
+            with torch.no_grad():
+                logits = algo.loss.act(theta1, obs)
+            expected = torch.distributions.Categorical(logits=logits).log_prob(action)
+            torch.testing.assert_close(data["action_log_prob"][env], expected, rtol=1e-5, atol=1e-5)
+        if m:  # another group's learner would have given other probabilities
+            with torch.no_grad():
+                other = algo.loss.act(algo.loss.adapted_params({k: v[0] for k, v in theta0.items()}), obs)
+            assert not torch.allclose(
+                torch.distributions.Categorical(logits=other).log_prob(action), expected
+            )
+
+
+def test_every_minibatch_holds_every_initialisation_on_its_own_frames(algo, monkeypatch):
+    rollout = algo.collect()
+    seen = []
+    forward = algo.loss.forward
+
+    def spy(td, theta0):
+        seen.append((tuple(td.batch_size), {p.shape[0] for p in theta0.values()}, td["observation"].clone()))
+        return forward(td, theta0)
+
+    monkeypatch.setattr(algo.loss, "forward", spy)
+    before = algo.dataset.observation.detach().clone()
+    algo.update(rollout)
+    assert len(seen) == algo.config.policy_epochs * 3  # 12 frames per group, 4 per minibatch
+    assert all(shape == (4, 4) and inits == {4} for shape, inits, _ in seen)
+    group_obs = rollout.data["observation"].reshape(4, 12, -1)
+    for _, _, obs in seen:  # row m: frames of group m's envs only
+        for m in range(4):
+            assert all((group_obs[m] == row).all(-1).any() for row in obs[m])
+    assert not torch.equal(before, algo.dataset.observation)
+
+
+def test_the_preset_shrinks_m_to_fit_the_envs_and_explicit_values_are_checked():
+    assert DistillConfig(preset="fast").inits_per_epoch == 16
+    assert DistillConfig(preset="fast", num_envs=12).inits_per_epoch == 4
+    assert DistillConfig(preset="paper").inits_per_epoch == 1
+    assert DistillConfig(env="ALE/Pong-v5").resolved().inits_per_epoch == 1
+    with pytest.raises(InvalidInputError, match="multiple of inits_per_epoch"):
+        DistillConfig(preset="fast", num_envs=12, inits_per_epoch=8)
+    with pytest.raises(InvalidInputError, match="minibatch_size"):
+        DistillConfig(preset="fast", inits_per_epoch=16, minibatch_size=8)
+    with pytest.raises(InvalidInputError, match="inits_per_epoch must be >= 1"):
+        DistillConfig(preset="fast", inits_per_epoch=0)
