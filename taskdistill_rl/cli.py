@@ -169,24 +169,48 @@ def baseline(
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
     algo: Annotated[
-        str, typer.Option(help="ppo (stable-baselines3, rl-zoo hyper-parameters) or random (uniform).")
+        str,
+        typer.Option(
+            help="ppo (stable-baselines3, rl-zoo hyper-parameters), random (uniform), or teacher-states "
+            "(k real states from a trained PPO teacher's rollouts, labelled with its logits; states and "
+            "step size searched in --time-budget seconds; writes OUT/distilled.pt)."
+        ),
     ] = "random",
+    k: Annotated[
+        int | None,
+        typer.Option(
+            help="teacher-states: states in the file (default: the paper's minimum, ceil(actions/2)+1)."
+        ),
+    ] = None,
     timesteps: Annotated[
         int | None,
-        typer.Option(min=1, help="PPO training steps (default: rl-zoo's budget for the env family)."),
+        typer.Option(
+            min=1,
+            help="PPO training steps (default: rl-zoo's budget for the env family); teacher-states: the "
+            "teacher's cap (default 200000).",
+        ),
     ] = None,
     target_return: Annotated[
         float | None,
         typer.Option(
             help="PPO: stop once a chunk's evaluation reaches R (Atari: the mean raw score of the last "
-            "10 full games played in training)."
+            "10 full games played in training); teacher-states: the teacher's (default 475, else the "
+            "env's reward threshold)."
         ),
     ] = None,
     time_budget: Annotated[
         float | None,
         typer.Option(
             help="PPO: stop at the first chunk boundary after S seconds. Atari's lr and clip range then "
-            "stay constant (without it they fall linearly to 0 over --timesteps, as rl-zoo's).",
+            "stay constant (without it they fall linearly to 0 over --timesteps, as rl-zoo's). "
+            "teacher-states: the search's seconds, the teacher's training not counted (default 60).",
+        ),
+    ] = None,
+    search_batches: Annotated[
+        str | None,
+        typer.Option(
+            help="teacher-states: RANDOM,LOCAL search batches instead of --time-budget (reproduces a "
+            "run's file exactly; its summary.json has the command).",
         ),
     ] = None,
     chunk: Annotated[
@@ -213,13 +237,34 @@ def baseline(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Direct-RL (SB3 PPO) or uniform-random baseline: return mean ± std, wall time, summary.json."""
+    """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
+    wall time, summary.json."""
     from taskdistill_rl.envs.factory import check_env_id, env_family
 
-    if algo not in ("ppo", "random"):
-        raise TaskDistillError(f"--algo must be 'ppo' or 'random', got {algo!r}")
+    if algo not in ("ppo", "random", "teacher-states"):
+        raise TaskDistillError(f"--algo must be 'ppo', 'random' or 'teacher-states', got {algo!r}")
     check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
+    if algo == "teacher-states":
+        return _teacher_states_baseline(
+            ctx,
+            env=env,
+            env_kwargs=kwargs,
+            k=k,
+            time_budget=time_budget,
+            search_batches=search_batches,
+            teacher_target=target_return,
+            teacher_timesteps=timesteps,
+            chunk=chunk,
+            episodes=episodes or 100,
+            seed=seed,
+            out=out,
+            overwrite=overwrite,
+            quiet=quiet,
+        )
+    for name, value in (("--k", k), ("--search-batches", search_batches)):
+        if value is not None:
+            raise InvalidInputError(f"{name} applies to --algo teacher-states only, not {algo!r}")
     if time_budget is not None and not time_budget > 0:
         raise InvalidInputError(f"--time-budget must be > 0 seconds, got {time_budget}")
     atari = env_family(env) == "atari"
@@ -358,6 +403,209 @@ class _chunk_progress:
         return self.progress.__exit__(*exc)
 
 
+def _teacher_states_baseline(
+    ctx: typer.Context,
+    *,
+    env: str,
+    env_kwargs: dict,
+    k: int | None,
+    time_budget: float | None,
+    search_batches: str | None,
+    teacher_target: float | None,
+    teacher_timesteps: int | None,
+    chunk: int,
+    episodes: int,
+    seed: int,
+    out: Path | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """``baseline --algo teacher-states``: train the teacher, search k of its states and the step size,
+    write ``OUT/distilled.pt`` and evaluate it as ``distill`` evaluates its file (100 x episodes)."""
+    import contextlib
+    import math
+
+    import gymnasium as gym
+
+    from taskdistill_rl.baselines.sb3_ppo import hyperparams_for
+    from taskdistill_rl.baselines.teacher_states import (
+        LAYOUT,
+        SEARCH_FIELDS,
+        TeacherStatesConfig,
+        check_supported,
+        run_teacher_states,
+    )
+    from taskdistill_rl.distill import FINAL_EVAL_SEED_OFFSET, fit_seconds_per_learner
+    from taskdistill_rl.evaluate import evaluate_distributions
+    from taskdistill_rl.results import evaluation_record
+
+    _, actions = check_supported(env, env_kwargs)  # unknown, continuous or image envs fail here
+    if k is None:
+        k = math.ceil(actions / 2) + 1
+    batches: dict[str, int | None] = {"random_batches": None, "local_batches": None}
+    if search_batches is not None:
+        try:
+            batches["random_batches"], batches["local_batches"] = (int(v) for v in search_batches.split(","))
+        except ValueError as err:
+            raise InvalidInputError(
+                f"--search-batches expects RANDOM,LOCAL (two ints), got {search_batches!r}"
+            ) from err
+    if teacher_target is None:
+        teacher_target = 475.0 if env == "NDCartPole-v0" else gym.spec(env).reward_threshold
+    config = TeacherStatesConfig(
+        env=env,
+        env_kwargs=env_kwargs,
+        k=k,
+        seed=seed,
+        time_budget=None if search_batches is not None else (60.0 if time_budget is None else time_budget),
+        teacher_target=teacher_target,
+        teacher_timesteps=teacher_timesteps or 200_000,
+        teacher_chunk=chunk,
+        **batches,
+    )
+    out_dir = None
+    if out is not None:  # everything is validated: create and lock OUT (issue 13)
+        check_out_dir(out)
+        out_dir = ctx.with_resource(open_run_dir(out, command="baseline", layout=LAYOUT, overwrite=overwrite))
+    settings = config.to_dict()
+    resolved: dict[str, Any] = {
+        "command": "baseline",
+        "algo": "teacher-states",
+        **{name: settings.pop(name) for name in ("env", "env_kwargs", "k", "seed")},
+        "episodes": episodes,
+        "timesteps": settings.pop("teacher_timesteps"),
+        "chunk": settings.pop("teacher_chunk"),
+    }
+    if settings.get("teacher_target") is not None:
+        resolved["target_return"] = settings.pop("teacher_target")
+    if search_batches is not None:
+        resolved["search_batches"] = search_batches
+    else:
+        resolved["time_budget"] = settings.pop("time_budget")
+    resolved["hyperparams"] = {"teacher": hyperparams_for(env), "search": settings}
+    if out_dir is not None:
+        write_run_config(out_dir / "config.toml", resolved)
+    with _teacher_states_progress(quiet, config) as bar:
+        result = run_teacher_states(config, on_teacher_chunk=bar.on_chunk, on_batch=bar.on_batch)
+    ds, search = result.dataset, result.search
+    eval_seed = seed + FINAL_EVAL_SEED_OFFSET  # the distiller's final evaluation, on the same seeds
+    status = f"evaluating: 100 fresh learners x {plural(episodes, 'episode')}"
+    with contextlib.nullcontext() if quiet else console.status(status):
+        returns = evaluate_distributions(
+            ds,
+            ["lambda"],
+            env_id=env,
+            env_kwargs=env_kwargs,
+            n_learners=100,
+            episodes=episodes,
+            seed=eval_seed,
+        )
+    evaluation = evaluation_record(
+        env_id=env,
+        env_kwargs=env_kwargs,
+        k=k,
+        seed=eval_seed,
+        deterministic=False,
+        results={"lambda": results_entry(returns["lambda"], n_learners=100)},
+    )
+    seconds = result.seconds
+    print_results(
+        f"{env} {env_kwargs or ''} teacher-states baseline, k={k} (teacher {seconds['teacher_train']:.0f} s, "
+        f"search {seconds['search']:.0f} s)",
+        evaluation["results"],
+        quiet,
+    )
+    if out_dir is None:
+        return
+    ds.save(out_dir / "distilled.pt")
+    atomic_write(out_dir / "teacher.zip", lambda f: result.teacher.model.save(f))
+    write_csv(out_dir / "search.csv", SEARCH_FIELDS, search.history)
+    reproduce = (
+        f"taskdistill baseline --algo teacher-states --env {env}"
+        + "".join(f" --env-kwargs {key}={value!r}" for key, value in env_kwargs.items())
+        + f" --k {k} --seed {seed} --search-batches {search.batches['random']},{search.batches['local']}"
+        + f" --episodes {episodes} --out OUT"
+    )
+    write_run_config(out_dir / "config.toml", {**resolved, "reproduce": reproduce})
+    write_json(out_dir / "eval.json", evaluation)
+    teacher = result.teacher
+    write_json(
+        out_dir / "summary.json",
+        {
+            "kind": "baseline-teacher-states",
+            "env": env,
+            "env_kwargs": env_kwargs,
+            "k": k,
+            "wall_seconds": sum(seconds.values()),
+            "seconds": seconds,
+            "search_budget_seconds": config.time_budget,
+            "env_frames": int(teacher.model.num_timesteps),
+            "final_inner_lr": float(ds.inner_lr.detach()),
+            "evaluation": evaluation,
+            "fit_seconds_per_learner": fit_seconds_per_learner(ds),
+            "teacher": {
+                "algo": "sb3-ppo",
+                "timesteps": int(teacher.model.num_timesteps),
+                "reached_target": teacher.reached_target,
+                "train_seconds": seconds["teacher_train"],
+                "return_mean": float(result.teacher_returns.mean()),
+                "return_std": float(result.teacher_returns.std(unbiased=False)),
+            },
+            "search": {
+                "buffer_states": len(result.states),
+                "buffer_rows": list(search.best.rows),
+                "batches": search.batches,
+                "candidates_scored": search.evaluated,
+                "final_score": search.score,
+                "seconds": search.wall_seconds,
+            },
+            "reproduce": reproduce,
+            "versions": run_metadata(),
+        },
+    )
+
+
+class _teacher_states_progress:
+    """Two rich progress bars: the teacher's PPO timesteps, then the search's seconds (or batches)."""
+
+    def __init__(self, quiet: bool, config):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.by_batches = config.random_batches is not None
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} {task.fields[unit]}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            disable=quiet,
+        )
+        self.teacher = self.progress.add_task(
+            "teacher PPO", total=config.teacher_timesteps, unit="steps", info="eval return -"
+        )
+        total = config.random_batches + config.local_batches if self.by_batches else config.time_budget
+        unit = "batches" if self.by_batches else "s"
+        self.search = self.progress.add_task("state search", total=total, unit=unit, info="", start=False)
+
+    def on_chunk(self, point: dict) -> None:
+        info = f"eval return {point['eval_mean']:.1f}"
+        self.progress.update(self.teacher, completed=point["timesteps"], info=info)
+
+    def on_batch(self, row: dict) -> None:
+        if not self.progress.tasks[self.search].started:
+            self.progress.start_task(self.search)
+        done = row["batch"] if self.by_batches else row["wall_seconds"]
+        info = f"{row['phase']}, best return {row['best_score']:.1f}"
+        self.progress.update(self.search, completed=done, info=info)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
 
 
@@ -393,6 +641,14 @@ def distill(
     num_envs: Annotated[
         int | None,
         typer.Option(min=1, help="Environments stepped in parallel per rollout (default: the preset's)."),
+    ] = None,
+    inits_per_epoch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Fresh initialisations per meta-epoch, each acting in an equal share of the envs "
+            "(default: the preset's: fast 16, paper and atari 1).",
+        ),
     ] = None,
     encoder_layers: Annotated[
         int,
@@ -456,6 +712,7 @@ def distill(
         seed=seed,
         device=device,
         num_envs=num_envs,
+        inits_per_epoch=inits_per_epoch,
         encoder_layers=encoder_layers,
         inner_steps=inner_steps,
         final_learners=final_learners,

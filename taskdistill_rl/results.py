@@ -96,6 +96,7 @@ _DISTILL_FLAGS = {
     "preset": "--preset",
     "seed": "--seed",
     "num_envs": "--num-envs",
+    "inits_per_epoch": "--inits-per-epoch",
     "encoder_layers": "--encoder-layers",
     "inner_steps": "--inner-steps",
     "target_return": "--target-return",
