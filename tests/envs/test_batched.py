@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 import torch
-from tensordict import TensorDict
+from tensordict import TensorDict, TensorDictBase
+from torchrl.collectors import Collector
 from torchrl.envs import EnvBase
-from torchrl.envs.utils import check_env_specs
+from torchrl.envs.utils import RandomPolicy, check_env_specs
 
 from taskdistill_rl import BatchedNDCartPole, UnknownEnvError, make_env
 from taskdistill_rl.envs import NDCartPoleEnv
-from taskdistill_rl.envs.batched import _advance_kernel
+from taskdistill_rl.envs.batched import _advance_kernel, _NumpyStep, _TorchStep
+from taskdistill_rl.envs.physics import euler_step
+from taskdistill_rl.envs.physics_inplace import InplaceEulerStep
 
 
 @pytest.mark.parametrize("n_dims", [1, 2, 5])
@@ -163,3 +166,146 @@ def test_make_env_bad_kwargs():
         make_env("NDCartPole-v0", ndims=2)
     with pytest.raises(TypeError, match="positive int"):
         make_env("NDCartPole-v0", n_dims="two")
+
+
+# -- issue 15: the fast step ------------------------------------------------------------------------
+
+
+def _torch_only(env: BatchedNDCartPole) -> BatchedNDCartPole:
+    """The env with the torch bookkeeping used off CPU, on CPU."""
+    env._stepper = _TorchStep(env.num_envs, env.n_dims, dtype=env.state_dtype, device=env.device)
+    return env
+
+
+def _assert_same(a: TensorDictBase, b: TensorDictBase) -> None:
+    assert set(a.keys(True, True)) == set(b.keys(True, True))
+    for key in a.keys(True, True):
+        x, y = a.get(key), b.get(key)
+        assert x.dtype == y.dtype and torch.equal(x, y), key
+
+
+@pytest.mark.parametrize(
+    "use_numpy,dtype",
+    [(True, torch.float32), (True, torch.float64), (False, torch.float32), (False, torch.float64)],
+    ids=["numpy-float32", "numpy-float64", "torch-float32", "torch-float64"],
+)
+def test_inplace_euler_step_is_bit_identical_to_euler_step(use_numpy, dtype):
+    """Issue 15: the allocation-free step evaluates euler_step's expressions exactly, from any state."""
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([6.0, 8.0, 1.0, 8.0], dtype=dtype)  # well past the thresholds too
+    state = (torch.rand(500, 3, 4, generator=g, dtype=dtype) - 0.5) * scale
+    force = (torch.randint(-1, 2, (500, 3), generator=g) * 10).to(dtype)
+    expected = state.clone()
+    step = InplaceEulerStep(state.shape, dtype=dtype, device="cpu", use_numpy=use_numpy)
+    for _ in range(5):
+        expected = torch.stack(euler_step(*expected.unbind(-1), force, sin=torch.sin, cos=torch.cos), -1)
+        step(state, step.as_array(force))
+        assert torch.equal(state, expected)
+
+
+@pytest.mark.parametrize(
+    "n_dims,dtype",
+    [(1, torch.float32), (3, torch.float32), (2, torch.float64)],
+    ids=["1d-float32", "3d-float32", "2d-float64"],
+)
+def test_numpy_and_torch_paths_step_identically(n_dims, dtype):
+    """Issue 15: on CPU the step runs through numpy; it must give the torch path's bits (used off CPU).
+
+    Over terminations, truncations at 500 steps, partial resets and carried policy outputs.
+    """
+    num_envs = 48
+    envs = [BatchedNDCartPole(num_envs=num_envs, n_dims=n_dims, dtype=dtype, seed=3) for _ in range(2)]
+    assert isinstance(envs[0]._stepper, _NumpyStep)
+    _torch_only(envs[1])
+    tds = [env.reset() for env in envs]
+    _assert_same(*tds)
+    g = torch.Generator().manual_seed(0)
+    ended = torch.zeros(2, dtype=torch.long)
+    for t in range(600):
+        action = torch.randint(0, 2 * n_dims, (num_envs,), generator=g)
+        logits = torch.randn(num_envs, 2 * n_dims, generator=g)
+        outs = []
+        for i, env in enumerate(envs):
+            if t % 3:
+                env.state[:16] *= 0.01  # held nearly still: these reach the time limit
+            tds[i]["action"], tds[i]["logits"] = action.clone(), logits.clone()
+            out, tds[i] = env.step_and_maybe_reset(tds[i])
+            outs.append(out)
+        _assert_same(*outs)
+        _assert_same(*tds)
+        ended += torch.stack([outs[0]["next", "terminated"].sum(), outs[0]["next", "truncated"].sum()])
+    assert (ended > 0).all()  # both kinds of episode end happened
+    assert torch.equal(envs[0].state, envs[1].state) and torch.equal(envs[0].step_count, envs[1].step_count)
+    assert torch.equal(envs[0]._generator.get_state(), envs[1]._generator.get_state())
+
+
+def test_collector_steps_through_the_fused_override(monkeypatch):
+    """Issue 15: torchrl's Collector calls env.step_and_maybe_reset: the fused path, never step + reset."""
+    calls = []
+    fused = BatchedNDCartPole._step_and_maybe_reset
+
+    def spy(self, tensordict):
+        calls.append(tensordict.batch_size)
+        return fused(self, tensordict)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the generic EnvBase path was used")
+
+    monkeypatch.setattr(BatchedNDCartPole, "_step_and_maybe_reset", spy)
+    monkeypatch.setattr(BatchedNDCartPole, "_step", forbidden)
+    monkeypatch.setattr(EnvBase, "maybe_reset", forbidden)
+    env = BatchedNDCartPole(num_envs=8, seed=0)
+    collector = Collector(env, RandomPolicy(env.action_spec), frames_per_batch=8 * 40, total_frames=8 * 80)
+    batches = list(collector)
+    collector.shutdown()
+    assert len(calls) == 80 and [tuple(b.shape) for b in batches] == [(8, 40), (8, 40)]
+    assert torch.cat([b["next", "done"] for b in batches], 1).any()  # episodes ended and were reset
+
+
+def test_state_is_stepped_in_place_and_can_be_reassigned():
+    """ppmo.py restores a run by writing into env.state / env.step_count; assigning a tensor works too."""
+    env = BatchedNDCartPole(num_envs=4, seed=0)
+    state, step_count = env.state, env.step_count
+    td = env.reset()
+    td["action"] = torch.ones(4, dtype=torch.long)
+    env.step_and_maybe_reset(td)
+    assert env.state is state and env.step_count is step_count
+    env.state = torch.zeros(4, 1, 4)
+    reference = BatchedNDCartPole(num_envs=4, seed=0)
+    reference.reset()
+    reference.state.zero_()
+    action = TensorDict(action=torch.tensor([0, 1, 1, 0]), batch_size=[4])
+    stepped = env.step(action.clone())["next", "observation"]
+    assert torch.equal(stepped, reference.step(action.clone())["next", "observation"])
+    assert torch.equal(stepped, env.state.view(4, 4)) and stepped.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_emitted_tensors_never_change_afterwards(backend):
+    """Issue 15: state and buffers are updated in place; nothing a step returned may alias them."""
+    env = BatchedNDCartPole(num_envs=32, n_dims=2, seed=0)
+    if backend == "torch":
+        _torch_only(env)
+    td = env.reset()
+    history = []
+    for _ in range(60):
+        step_input = td.copy()  # a shallow copy: the returned root itself is left as it came
+        step_input["action"] = torch.randint(0, 4, (32,))
+        out, td = env.step_and_maybe_reset(step_input)
+        history.append((out.clone(), out, td.clone(), td))
+    env.state.fill_(7.0)
+    env.step_count.fill_(7)
+    for out_copy, out, td_copy, td in history:
+        _assert_same(out_copy, out)
+        _assert_same(td_copy, td)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_out_of_range_action_raises(backend):
+    env = BatchedNDCartPole(num_envs=3, n_dims=2, seed=0)
+    if backend == "torch":
+        _torch_only(env)
+    td = env.reset()
+    td["action"] = torch.tensor([0, 4, 1])
+    with pytest.raises(IndexError):
+        env.step_and_maybe_reset(td)
