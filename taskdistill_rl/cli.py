@@ -666,11 +666,20 @@ def distill(
         ),
     ] = 1,
     final_learners: Annotated[
-        int | None, typer.Option(min=1, help="Learners in the final evaluation (default 100; Atari 10).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Learners in the final evaluation (default by env family: 100 for ND cart-pole; "
+            "MuJoCo 20; other gymnasium envs 50; Atari 10).",
+        ),
     ] = None,
     final_episodes: Annotated[
         int | None,
-        typer.Option(min=1, help="Episodes per learner, final evaluation (default 100; Atari 1 full game)."),
+        typer.Option(
+            min=1,
+            help="Episodes per learner, final evaluation (default by env family: 100 for ND cart-pole; "
+            "MuJoCo 10; other gymnasium envs 10; Atari 1 full game).",
+        ),
     ] = None,
     normalize_obs: Annotated[
         bool | None,
@@ -785,10 +794,20 @@ def evaluate(
         bool, typer.Option(help="Table 6: the L x h grid (L 0..5 hidden layers, h 32..256) instead.")
     ] = False,
     n_learners: Annotated[
-        int | None, typer.Option(min=1, help="Fresh learners per distribution (default 100; Atari 10).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Fresh learners per distribution (default by the env's family: 100 for ND cart-pole; "
+            "MuJoCo 20; other gymnasium envs 50; Atari 10).",
+        ),
     ] = None,
     episodes: Annotated[
-        int | None, typer.Option(min=1, help="Episodes per learner (default 100; Atari 1 full game).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Episodes per learner (default by the env's family: 100 for ND cart-pole; MuJoCo 10; "
+            "other gymnasium envs 10; Atari 1 full game).",
+        ),
     ] = None,
     max_steps: Annotated[
         int | None,
@@ -831,16 +850,14 @@ def evaluate(
         raise InvalidInputError(
             "-q without --out would print nothing and write nothing: give --out or drop -q"
         )
-    from taskdistill_rl.config import EVALUATION_DEFAULTS
-    from taskdistill_rl.envs.atari import is_atari
+    from taskdistill_rl.config import EVALUATION_DEFAULTS, evaluation_family
 
     requested = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
     header_names = requested or sorted({ds.learner_spec["name"] for _, ds in datasets})
-    atari = is_atari(env or datasets[0][1].meta.get("env_id") or "")
-    sizes = EVALUATION_DEFAULTS["atari" if atari else "other"]
+    sizes = EVALUATION_DEFAULTS[evaluation_family(env or datasets[0][1].meta.get("env_id") or "")]
     n_learners = n_learners or sizes["final_learners"]
     episodes = episodes or sizes["final_episodes"]
     for path, ds in datasets:

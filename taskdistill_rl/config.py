@@ -40,8 +40,12 @@ PRESETS: dict[str, dict] = {
         "inner_lr_lr": 2.5e-4,
     },
 }
-# Evaluation sizes by env family. A full Atari game takes minutes of CPU per learner, so Atari
-# evaluates a few learners on one full game each.
+# Evaluation sizes by env family (`evaluation_family`); "other" is ND cart-pole's, the paper's
+# 100 x 100. A full Atari game takes minutes of CPU per learner, so Atari evaluates a few learners
+# on one full game each. A MuJoCo step costs ~50-150 us of CPU and a good policy plays 1,000 of
+# them per episode: 20 learners x 10 episodes bounds the final evaluation to 200,000 steps, under
+# ~20 s on 2 cores (100 x 100 would be up to 10 million, most of an hour). Other gymnasium envs
+# ("classic": classic control, Box2D, ...; CartPole-v1 plays up to 500 steps of ~20 us) take 50 x 10.
 EVALUATION_DEFAULTS: dict[str, dict] = {
     "atari": {
         "eval_interval": 25,
@@ -49,6 +53,20 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "eval_episodes": 1,
         "final_learners": 10,
         "final_episodes": 1,
+    },
+    "mujoco": {
+        "eval_interval": 10,
+        "eval_learners": 10,
+        "eval_episodes": 2,
+        "final_learners": 20,
+        "final_episodes": 10,
+    },
+    "classic": {
+        "eval_interval": 10,
+        "eval_learners": 20,
+        "eval_episodes": 5,
+        "final_learners": 50,
+        "final_episodes": 10,
     },
     "other": {
         "eval_interval": 10,
@@ -90,13 +108,20 @@ def check_device(device: str) -> None:
         raise InvalidInputError(f"device {device!r} is not supported; devices here: {', '.join(available)}")
 
 
-def _is_atari(env_id: str) -> bool:
-    """Whether ``env_id`` is an ALE game (unknown ids are not; ``make_env`` names them later)."""
+def evaluation_family(env_id: str) -> str:
+    """The key of ``EVALUATION_DEFAULTS`` for ``env_id``: its env family (``"atari"``,
+    ``"mujoco"``, ``"classic"``: :func:`~taskdistill_rl.envs.factory.env_family`), else ``"other"``
+    (ND cart-pole; and ids gymnasium does not know, which ``make_env`` names later)."""
     if env_id == "NDCartPole-v0" or not isinstance(env_id, str):
-        return False
-    from taskdistill_rl.envs.atari import is_atari
+        return "other"
+    from taskdistill_rl.envs.factory import env_family
+    from taskdistill_rl.errors import UnknownEnvError
 
-    return is_atari(env_id)
+    try:
+        family = env_family(env_id)
+    except UnknownEnvError:
+        return "other"
+    return family if family in EVALUATION_DEFAULTS else "other"
 
 
 def k_min(n_actions: int) -> int:
@@ -231,10 +256,10 @@ class DistillConfig:
 
     def resolved(self) -> DistillConfig:
         """This config with the env family's defaults in every ``None`` field left to them: the
-        preset (``"atari"`` for ALE games, else ``"fast"``) and the evaluation sizes."""
-        atari = _is_atari(self.env)
-        family = "atari" if atari else "other"
-        defaults = {"preset": "atari" if atari else "fast", **EVALUATION_DEFAULTS[family]}
+        preset (``"atari"`` for ALE games, else ``"fast"``) and the evaluation sizes
+        (``EVALUATION_DEFAULTS[evaluation_family(env)]``)."""
+        family = evaluation_family(self.env)
+        defaults = {"preset": "atari" if family == "atari" else "fast", **EVALUATION_DEFAULTS[family]}
         missing = {name: value for name, value in defaults.items() if getattr(self, name) is None}
         return replace(self, **missing) if missing else self
 

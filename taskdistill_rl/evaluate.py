@@ -10,17 +10,24 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
 from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
-from taskdistill_rl.rollouts import episode_returns, queued_episode_returns
+from taskdistill_rl.rollouts import cartpole_episode_returns, episode_returns, queued_episode_returns
+from taskdistill_rl.stacked import StackedMLPs
 
 QUEUED_WORKERS = 16  # sub-envs (worker processes for Atari) of a queued evaluation
+# Sub-envs of a queued evaluation of other envs: what a step costs sets it. A MuJoCo env takes
+# ~10 ms to build and ~50-150 us a step, so 128 keep both small; a classic-control step costs less
+# than the per-step overhead of the queue, so those envs play 1,024 episodes at a time.
+QUEUE_WIDTH = {"atari": QUEUED_WORKERS, "mujoco": 128}
+DEFAULT_QUEUE_WIDTH = 1024
+MIN_ENVS_PER_PROCESS = 8  # fewer sub-envs per worker process than this: step them all here
 
 
 class Returns(dict):
@@ -165,18 +172,27 @@ def evaluate_distributions(
     device: str = "cpu",
     max_envs: int = 65_536,
     max_steps: int | None = None,
-    workers: int = QUEUED_WORKERS,
+    workers: int | None = None,
+    processes: int | None = None,
 ) -> Returns:
     """``{name: [n_learners, episodes] returns}`` for each learner distribution.
 
     Every learner × episode of as many distributions as fit in ``max_envs`` runs in its own
     sub-env of one batched env, so a whole table is one or a few vectorised rollouts. Actions are
-    sampled from each learner's distribution (the paper's protocol) unless ``deterministic``.
+    sampled from each learner's distribution (the paper's protocol) unless ``deterministic``,
+    from noise drawn per sub-env and step by a generator seeded with ``seed``
+    (:func:`sample_actions`). MLP learners act through :class:`StackedMLPs`. This is how ND
+    cart-pole is evaluated, on its physics directly, ended episodes shed
+    (:func:`~taskdistill_rl.rollouts.cartpole_episode_returns`).
 
-    Atari games (and any evaluation given ``max_steps``) are queued instead: ``workers`` sub-envs
-    (one process each for Atari) play the learner × episode jobs in turn, so memory stays that
-    of ``workers`` games; every env is closed afterwards. Their returns are full-game raw scores
-    cut at ``max_steps`` agent steps (Atari default: the ALE's 27,000), counted in ``.capped``.
+    Any other env (and any evaluation given ``max_steps``) is queued instead: ``workers``
+    sub-envs (default 16 Atari games, one process each; 128 MuJoCo envs; 1,024 others) play the
+    learner × episode jobs in turn, so memory and env construction stay those of ``workers`` envs;
+    every env is closed afterwards. The sub-envs of gymnasium envs other than Atari (MuJoCo,
+    classic control) are split over ``processes`` forked workers (default: one per usable core;
+    1 steps them in this process); the returns do not depend on the split. Atari returns are
+    full-game raw scores cut at ``max_steps`` agent steps (default: the ALE's 27,000); games cut by
+    either are counted in ``.capped``, as are the episodes ``max_steps`` cuts in any env.
     """
     if n_learners < 1 or episodes < 1:
         raise InvalidInputError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
@@ -187,10 +203,14 @@ def evaluate_distributions(
     if env_id is None:
         raise InvalidInputError("no env_id given and the dataset's meta names none")
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
-    queued = max_steps is not None or env_family(env_id) == "atari"
+    processes = usable_cores() if processes is None else processes
+    family = env_family(env_id)
+    queued = max_steps is not None or family != "ndcartpole"
+    if workers is None:
+        workers = QUEUE_WIDTH.get(family, DEFAULT_QUEUE_WIDTH)
     per_chunk = 1 if queued else max(1, max_envs // (n_learners * episodes))
     results = Returns()
-    if queued:
+    if max_steps is not None or family == "atari":
         results.capped = {}
     for start in range(0, len(names), per_chunk):
         chunk = names[start : start + per_chunk]
@@ -207,9 +227,20 @@ def evaluate_distributions(
         population = Population.concat(parts)
         if queued:
             returns, capped = _queued_rollout(
-                ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, workers
+                ds,
+                population,
+                env_id,
+                env_kwargs,
+                episodes,
+                seed,
+                deterministic,
+                device,
+                max_steps,
+                workers,
+                processes,
             )
-            results.capped[chunk[0]] = int(capped.sum())
+            if results.capped is not None:
+                results.capped[chunk[0]] = int(capped.sum())
         else:
             returns = _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device)
         for i, name in enumerate(chunk):
@@ -248,62 +279,154 @@ def _check_env(ds, env, env_id, env_kwargs) -> None:
         )
 
 
+def sample_actions(raw: torch.Tensor, log_std: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
+    """Actions sampled from each row's action distribution, by transforming given noise.
+
+    Discrete: ``noise [A]`` uniform in [0, 1) picks the first action whose cumulative softmax
+    probability passes it (inverse transform: action ``a`` with probability ``softmax(raw)[a]``, as
+    ``Categorical``; two actions compare with ``sigmoid(raw[0] - raw[1])``, the same number).
+    Continuous: ``noise [A, act]`` standard normal gives ``raw + exp(log_std) * noise`` (the
+    diagonal Gaussian of :func:`~taskdistill_rl.actors.action_distribution`).
+
+    Examples:
+        >>> logits = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+        >>> sample_actions(logits, None, torch.tensor([0.25, 0.75])).tolist()
+        [0, 1]
+    """
+    if log_std is not None:
+        return torch.addcmul(raw, log_std.exp(), noise)
+    if raw.shape[-1] == 2:  # no softmax over a dimension of 2 (slow at 60,000 rows)
+        return (noise >= torch.sigmoid(raw[..., 0] - raw[..., 1])).long()
+    cdf = raw.softmax(-1).cumsum(-1)
+    return (noise.unsqueeze(-1) >= cdf[..., :-1]).sum(-1)
+
+
+class _Actor:
+    """Actions of ``num_envs`` sub-envs, each played by one learner of ``population`` (or none).
+
+    Sampling draws one noise value (a uniform, or a normal per action dimension) for every sub-env
+    at every step from a generator seeded with ``seed``: an evaluation is reproducible from
+    ``seed`` alone, touches no global random state, and a sub-env's actions do not depend on
+    which other sub-envs still play. MLP learners act through :class:`StackedMLPs`; other
+    learners of one architecture through a per-sub-env copy of their parameters (refreshed when
+    a sub-env moves to another learner), or, when every sub-env plays, the population itself."""
+
+    def __init__(self, ds, population, num_envs, *, deterministic, seed, device):
+        self.ds, self.population, self.num_envs = ds, population, num_envs
+        self.log_std = None if ds.log_std is None else ds.log_std.detach().to(device)
+        self.deterministic = deterministic
+        self.stacked = StackedMLPs(population, device=device) if StackedMLPs.supports(population) else None
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.noise_shape = (num_envs,) if self.log_std is None else (num_envs, self.log_std.numel())
+        self.device = device
+        self._learner: torch.Tensor | None = None
+        self._rows: dict | None = None  # per-sub-env parameters (learners that are not MLPs)
+
+    def __call__(
+        self, obs: torch.Tensor, learner: torch.Tensor, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Actions for ``obs [A, *obs_shape]`` of the sub-envs ``index`` (None: all, A = num_envs),
+        row ``r`` played by learner ``learner[r]`` (-1: none; its action is arbitrary)."""
+        obs = self.ds.encode(self.ds.normalize(obs.to(self.device)))
+        raw = self._forward(obs, learner.to(self.device))
+        if self.deterministic:
+            return raw.argmax(-1) if self.log_std is None else raw
+        if self.log_std is None:
+            noise = torch.rand(self.noise_shape, generator=self.generator, device=self.device)
+        else:
+            noise = torch.randn(self.noise_shape, generator=self.generator, device=self.device)
+        return sample_actions(raw, self.log_std, noise if index is None else noise[index])
+
+    def _forward(self, obs: torch.Tensor, learner: torch.Tensor) -> torch.Tensor:
+        changed = self._learner is None or not (
+            learner is self._learner
+            or (learner.shape == self._learner.shape and torch.equal(learner, self._learner))
+        )
+        self._learner = learner
+        if self.stacked is not None:
+            if changed:
+                self.stacked.arrange(learner)
+            return self.stacked(obs)
+        n = self.population.size
+        episodes = len(obs) // n
+        if episodes and len(obs) == n * episodes:
+            every = torch.arange(len(obs), device=learner.device) // episodes
+            if torch.equal(learner, every):  # every learner × episode in order: the population's layout
+                return self.population(obs.reshape(n, episodes, *obs.shape[1:])).reshape(len(obs), -1)
+        return self._forward_rows(obs, learner, changed)
+
+    def _forward_rows(self, obs: torch.Tensor, learner: torch.Tensor, changed: bool) -> torch.Tensor:
+        if len(self.population.groups) != 1:
+            raise InvalidInputError("queued evaluation (Atari, max_steps) takes learners of one architecture")
+        _, skeleton, params = self.population.groups[0]
+        playing = learner.clamp(min=0)
+        if self._rows is None:
+            self._rows = {name: p[playing].clone() for name, p in params.items()}
+            self._row_learner = playing.clone()
+            self._row_forward = vmap(lambda p, o: functional_call(skeleton, p, (o.unsqueeze(0),)).squeeze(0))
+        elif changed:
+            for s in ((learner >= 0) & (playing != self._row_learner)).nonzero().flatten().tolist():
+                self._row_learner[s] = playing[s]
+                for name, p in params.items():
+                    self._rows[name][s] = p[playing[s]]
+        return self._row_forward(self._rows, obs)
+
+
 def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device) -> torch.Tensor:
+    """ND cart-pole: every learner × episode in its own sub-env of one batched env; MLP learners
+    step its physics directly, ended episodes shed (:func:`cartpole_episode_returns`)."""
     n = population.size
-    env = make_env(env_id, num_envs=n * episodes, seed=seed, device=device, **env_kwargs)
+    num_envs = n * episodes
+    actor = _Actor(ds, population, num_envs, deterministic=deterministic, seed=seed, device=device)
+    env = make_env(env_id, num_envs=num_envs, seed=seed, device=device, **env_kwargs)
     _check_env(ds, env, env_id, env_kwargs)
-    log_std = None if ds.log_std is None else ds.log_std.detach()
-
-    def act(obs: torch.Tensor) -> torch.Tensor:
-        obs = ds.encode(ds.normalize(obs))
-        raw = population(obs.reshape(n, episodes, *obs.shape[1:])).reshape(n * episodes, -1)
-        if deterministic:
-            return raw.argmax(-1) if log_std is None else raw
-        return action_distribution(raw, log_std).sample()
-
-    # Sampling draws from torch's global RNG: fork it, so an evaluation is reproducible from
-    # ``seed`` alone and never shifts the random stream of a distillation it interrupts.
-    dev = torch.device(device)
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        return episode_returns(env, act).reshape(n, episodes)
+    if actor.stacked is not None:
+        returns = cartpole_episode_returns(env, lambda obs, index: actor(obs, index // episodes, index))
+    else:
+        learner = torch.arange(num_envs, device=device) // episodes
+        returns = episode_returns(env, lambda obs: actor(obs, learner))
+    return returns.reshape(n, episodes)
 
 
 def _queued_rollout(
-    ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, workers
+    ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, width, processes
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Learner ``j // episodes`` plays job ``j``. Each sub-env keeps its learner's parameters in
-    its own row of a stacked copy (refreshed when it moves to another learner), so one batched
-    call acts for all of them."""
-    if len(population.groups) != 1:
-        raise InvalidInputError("queued evaluation (Atari, max_steps) takes learners of one architecture")
+    """``width`` sub-envs play the learner × episode jobs in turn (learner ``j // episodes`` plays
+    job ``j``). Gymnasium envs other than Atari (whose games are one process each already) are
+    split over ``processes`` forked workers when each gets at least ``MIN_ENVS_PER_PROCESS``;
+    sub-env ``i`` is seeded ``seed + i`` either way, so the returns do not depend on the split."""
     n = population.size
     jobs = n * episodes
-    _, skeleton, params = population.groups[0]
-    width = max(1, min(workers, jobs))
-    log_std = None if ds.log_std is None else ds.log_std.detach()
-    slot_learner = torch.arange(width).clamp(max=jobs - 1) // episodes
-    rows = {name: p[slot_learner].clone() for name, p in params.items()}
-    forward = vmap(lambda p, o: functional_call(skeleton, p, (o.unsqueeze(0),)).squeeze(0))
+    width = max(1, min(width, jobs))
+    family = env_family(env_id)
+    actor = _Actor(ds, population, width, deterministic=deterministic, seed=seed, device=device)
 
     def act(obs: torch.Tensor, job: torch.Tensor) -> torch.Tensor:
-        for s in ((job >= 0) & (job // episodes != slot_learner)).nonzero().flatten().tolist():
-            slot_learner[s] = job[s] // episodes
-            for name, p in params.items():
-                rows[name][s] = p[slot_learner[s]]
-        raw = forward(rows, ds.encode(ds.normalize(obs)))
-        if deterministic:
-            return raw.argmax(-1) if log_std is None else raw
-        return action_distribution(raw, log_std).sample()
+        return actor(obs, torch.where(job >= 0, job // episodes, -1))
 
-    env = make_env(env_id, num_envs=width, seed=seed, device=device, **env_kwargs)
+    # Atari: every game is cut at the ALE's limit, which counts as a cut; elsewhere the env's own
+    # time limit is how an episode ends (MuJoCo's 1,000 steps), and only ``max_steps`` cuts.
+    cap = max_steps if max_steps is not None or family != "atari" else MAX_AGENT_STEPS
+    processes = min(processes, width // MIN_ENVS_PER_PROCESS)
+    if family in ("ndcartpole", "atari") or processes <= 1:
+        env = make_env(env_id, num_envs=width, seed=seed, device=device, **env_kwargs)
+    else:
+        probe = make_env(env_id, num_envs=1, **env_kwargs)  # the checks need a TorchRL env here
+        try:
+            _check_env(ds, probe, env_id, env_kwargs)
+        finally:
+            probe.close()
+
+        def make_shard(start: int, size: int):  # runs in a worker
+            return make_env(env_id, num_envs=size, seed=seed + start, **env_kwargs)
+
+        env = ForkedEnvs(make_shard, width, workers=processes)
     try:
-        _check_env(ds, env, env_id, env_kwargs)
-        dev = torch.device(device)
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(seed)
-            cap = max_steps if max_steps is not None else MAX_AGENT_STEPS
-            returns, capped = queued_episode_returns(env, act, jobs, max_steps=cap)
+        if not isinstance(env, ForkedEnvs):
+            _check_env(ds, env, env_id, env_kwargs)
+        returns, capped = queued_episode_returns(
+            env, act, jobs, max_steps=cap, truncation_cuts=family == "atari"
+        )
     finally:
         env.close()
     return returns.reshape(n, episodes), capped.reshape(n, episodes)

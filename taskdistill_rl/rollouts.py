@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torchrl.envs import EnvBase
 
+from taskdistill_rl.envs.physics import euler_step
+
+if TYPE_CHECKING:
+    from taskdistill_rl.envs.batched import BatchedNDCartPole
+
 ActFn = Callable[[torch.Tensor], torch.Tensor]
+IndexedActFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
@@ -36,12 +43,75 @@ def episode_returns(env: EnvBase, act: ActFn, *, max_steps: int = 100_000) -> to
     raise RuntimeError(f"{int(running.sum())} of {n} episodes did not end within {max_steps} steps")
 
 
+def _push(action: torch.Tensor, n_dims: int, force_mag: float, dtype: torch.dtype) -> torch.Tensor:
+    """``[A, N]`` forces of cart-pole actions ``[A]``: action ``a`` pushes axis ``a // 2`` by
+    ``+force_mag`` if ``a`` is odd, else ``-force_mag`` (:class:`BatchedNDCartPole`'s action space)."""
+    signed = ((action % 2).to(dtype) * 2 - 1) * force_mag
+    if n_dims == 1:
+        return signed.unsqueeze(-1)
+    force = torch.zeros(len(action), n_dims, dtype=dtype, device=action.device)
+    return force.scatter_(1, (action // 2).unsqueeze(-1), signed.unsqueeze(-1))
+
+
+@torch.no_grad()
+def cartpole_episode_returns(
+    env: BatchedNDCartPole, act: IndexedActFn, *, compact_at: float = 0.125
+) -> torch.Tensor:
+    """:func:`episode_returns` for a :class:`BatchedNDCartPole`, stepping its physics directly
+    on a batch that sheds ended episodes.
+
+    The env draws the initial states (``env.reset()``, its own seeded generator); from there this
+    integrates the same :func:`euler_step` with the env's constants and ends an episode by the
+    env's rules (a cart or pole beyond its threshold on any axis, or ``max_episode_steps``), with
+    no TensorDict per step. Rows of ended episodes stay in the batch, ignored, until
+    ``compact_at`` of it has ended; then the batch is cut to the live rows. A rollout of
+    learners of very different quality thus costs what its live episodes cost.
+
+    ``act(obs [A, 4N] float32, index [A]) -> actions [A]``: ``index`` holds the sub-env number of
+    each row, ascending; it is a new tensor whenever the rows change (compare by identity).
+
+    Returns:
+        ``[num_envs]`` float64 undiscounted returns (1 per step, as the env pays).
+    """
+    env.reset()
+    physics, n_dims = env.physics, env.n_dims
+    state = env.state.clone()  # [B, N, 4]
+    n = len(state)
+    index = torch.arange(n, device=state.device)
+    live = torch.ones(n, dtype=torch.bool, device=state.device)
+    returns = torch.zeros(n, dtype=torch.float64, device=state.device)
+    for t in range(1, physics.max_episode_steps + 1):
+        action = act(state.view(len(state), 4 * n_dims).to(torch.float32), index)
+        force = _push(action, n_dims, physics.force_mag, state.dtype)
+        x, x_dot, theta, theta_dot = euler_step(
+            *state.unbind(-1), force, sin=torch.sin, cos=torch.cos, physics=physics
+        )
+        state = torch.stack((x, x_dot, theta, theta_dot), dim=-1)
+        if t == physics.max_episode_steps:
+            ended = live
+        else:
+            failed = (x.abs() > physics.x_threshold) | (theta.abs() > physics.theta_threshold_radians)
+            ended = failed.any(-1) & live
+        if not ended.any():
+            continue
+        returns[index[ended]] = float(t)
+        live = live & ~ended
+        state[ended] = 0.0  # ignored until compacted: keep the rows' arithmetic finite
+        n_live = int(live.sum())
+        if n_live == 0:
+            break
+        if n_live <= (1 - compact_at) * len(live):
+            keep = live.nonzero().view(-1)
+            state, index, live = state[keep], index[keep], live[keep]
+    return returns.cpu()
+
+
 SlotActFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
 def queued_episode_returns(
-    env: EnvBase, act: SlotActFn, jobs: int, *, max_steps: int | None = None
+    env: EnvBase, act: SlotActFn, jobs: int, *, max_steps: int | None = None, truncation_cuts: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Play ``jobs`` episodes on the env's ``W`` sub-envs, each sub-env taking the next job as
     soon as its episode ends: memory stays that of ``W`` envs however many episodes are asked for,
@@ -50,7 +120,8 @@ def queued_episode_returns(
     ``act(obs [W, *obs_shape], job [W]) -> actions [W, ...]``: ``job[s]`` is the episode sub-env
     ``s`` is playing (-1 once there is none left for it). An episode longer than ``max_steps``
     agent steps is cut there (its return so far is kept); the env's own truncation (the ALE's
-    27,000-step limit) counts as a cut too.
+    27,000-step limit) counts as a cut too unless ``truncation_cuts`` is False (an env whose time
+    limit is how its episodes end, as MuJoCo's 1,000 steps).
 
     Returns:
         ``[jobs]`` float64 returns and ``[jobs]`` bool ``capped`` (cut, not ended by the game).
@@ -78,7 +149,7 @@ def queued_episode_returns(
         cut = (steps >= max_steps) if max_steps is not None else torch.zeros_like(done)
         for s in ((done | cut) & (job >= 0) & ~draining).nonzero().flatten().tolist():
             returns[job[s]] = running[s]
-            capped[job[s]] = bool(cut[s] or (truncated[s] and not terminated[s]))
+            capped[job[s]] = bool(cut[s] or (truncation_cuts and truncated[s] and not terminated[s]))
             finished += 1
             draining[s] = not bool(done[s])
             job[s] = next_job if next_job < jobs else -1

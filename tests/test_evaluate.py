@@ -107,8 +107,8 @@ def test_population_forward_uses_each_learners_own_parameters():
 def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic):
     """The evaluation protocol written out: Λ's learners drawn from ``seed``, fitted one by one
     with ``ds.fit``, learner i acting in sub-envs ``i*episodes ... (i+1)*episodes - 1`` of one
-    batched env seeded with ``seed``, sampled actions drawn from torch's generator seeded with
-    ``seed``."""
+    batched env seeded with ``seed``, sampled actions by inverse transform of one uniform per
+    sub-env per step, drawn from a generator seeded with ``seed``."""
     dist = ds.learners()
     stacked = dist.sample_stacked(n_learners, torch.Generator().manual_seed(seed))
     fitted = []
@@ -119,13 +119,17 @@ def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic):
     env = make_env(
         ds.meta["env_id"], num_envs=n_learners * episodes, seed=seed, **ds.meta.get("env_kwargs", {})
     )
+    noise = torch.Generator().manual_seed(seed)
 
     def act(obs):
         logits = torch.cat([net(obs[i * episodes : (i + 1) * episodes]) for i, net in enumerate(fitted)])
-        return logits.argmax(-1) if deterministic else Categorical(logits=logits).sample()
+        if deterministic:
+            return logits.argmax(-1)
+        u = torch.rand(len(obs), generator=noise)
+        cdf = Categorical(logits=logits).probs.cumsum(-1)
+        return (u.unsqueeze(-1) >= cdf[:, :-1]).sum(-1)  # the first action whose cdf passes u
 
-    with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(seed)
+    with torch.no_grad():
         return episode_returns(env, act).reshape(n_learners, episodes)
 
 
@@ -175,3 +179,97 @@ def test_bad_requests_are_refused():
         evaluate_dataset(ds, env_kwargs={"n_dims": 2}, n_learners=1, episodes=1)
     with pytest.raises(ValueError, match="teaches discrete actions of size 2 but InvertedPendulum-v5"):
         evaluate_dataset(ds, env_id="InvertedPendulum-v5", env_kwargs={}, n_learners=1, episodes=1)
+
+
+def _obs_policy(noise: torch.Generator, num_envs: int):
+    """Sampled actions of a fixed logistic policy of the observations: one uniform per sub-env
+    per step, the rows' own (``index``) when only some sub-envs still play."""
+    w = torch.linspace(-1.0, 2.0, 12)
+
+    def act(obs, index=None):
+        u = torch.rand(num_envs, generator=noise)
+        u = u if index is None else u[index]
+        logits = torch.stack([torch.zeros(len(obs)), obs @ w[: obs.shape[1]] * 3], -1)
+        return torch.distributions.Categorical(logits=logits).probs.cumsum(-1)[:, 0].le(u).long()
+
+    return act
+
+
+@pytest.mark.parametrize(
+    ("n_dims", "dtype"),
+    [(1, torch.float32), (2, torch.float32), (3, torch.float64)],
+    ids=["1d", "2d", "3d-float64"],
+)
+def test_stepping_the_physics_with_shed_episodes_equals_stepping_the_env(n_dims, dtype):
+    """``cartpole_episode_returns`` (the evaluation's ND cart-pole path: physics stepped directly,
+    ended episodes cut from the batch) gives exactly the returns of ``episode_returns`` on the
+    TorchRL env: same initial states, same termination and truncation. Episodes end from a few
+    steps to 500, so the batch is compacted many times."""
+    from taskdistill_rl.rollouts import cartpole_episode_returns
+
+    n = 300
+    kwargs = {"n_dims": n_dims, "dtype": dtype}
+    fast = cartpole_episode_returns(
+        make_env("NDCartPole-v0", num_envs=n, seed=7, **kwargs),
+        _obs_policy(torch.Generator().manual_seed(1), n),
+    )
+    reference = episode_returns(
+        make_env("NDCartPole-v0", num_envs=n, seed=7, **kwargs),
+        _obs_policy(torch.Generator().manual_seed(1), n),
+    )
+    assert torch.equal(fast, reference)
+    assert fast.dtype == torch.float64 and len(fast.unique()) > 20 and fast.min() < 30
+
+
+def test_sampled_actions_follow_the_action_distribution():
+    from taskdistill_rl.evaluate import sample_actions
+
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    logits = torch.tensor([0.5, -1.0, 2.0]).expand(n, 3)
+    counts = torch.bincount(sample_actions(logits, None, torch.rand(n, generator=g)), minlength=3)
+    torch.testing.assert_close(counts / n, logits[0].softmax(-1), rtol=0, atol=0.005)
+    two = torch.tensor([0.3, -0.4]).expand(n, 2)
+    share = sample_actions(two, None, torch.rand(n, generator=g)).float().mean()
+    assert abs(share - two[0].softmax(-1)[1]) < 0.005
+    mean, log_std = torch.tensor([[1.0, -2.0]]).expand(n, 2), torch.tensor([0.0, -1.0])
+    actions = sample_actions(mean, log_std, torch.randn(n, 2, generator=g))
+    torch.testing.assert_close(actions.mean(0), mean[0], rtol=0, atol=0.01)
+    torch.testing.assert_close(actions.std(0), log_std.exp(), rtol=0, atol=0.01)
+
+
+def test_a_seeded_evaluation_is_reproducible_and_leaves_the_global_random_state_alone():
+    ds = load_distilled("zoo:ndcartpole-1d")
+    names = ["xavier-std1", "random-l"]  # returns vary: a changed stream would show
+    state = torch.random.get_rng_state()
+    first = evaluate_distributions(ds, names, n_learners=6, episodes=4, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    again = evaluate_distributions(ds, names, n_learners=6, episodes=4, seed=3)
+    other = evaluate_distributions(ds, names, n_learners=6, episodes=4, seed=4)
+    assert all(torch.equal(first[name], again[name]) for name in names)
+    assert not all(torch.equal(first[name], other[name]) for name in names)
+    assert first["xavier-std1"].std() > 0
+
+
+def test_a_table_row_agrees_with_the_papers_protocol_run_learner_by_learner():
+    """Stacked acting (padding, sigmoid form, shed episodes) keeps the evaluation statistically the
+    same: mixed-architecture distributions evaluated together match each learner fitted and
+    stepped on its own in the TorchRL env, within the sampling noise of the means."""
+    ds = load_distilled("zoo:ndcartpole-1d")
+    table = evaluate_distributions(ds, ["xavier-std1", "random-h"], n_learners=12, episodes=8, seed=2)
+    for name in ("xavier-std1", "random-h"):
+        dist = make_learners(name, in_features=4, out_features=2)
+        g = torch.Generator().manual_seed(9)
+        learners = [ds.fit(dist.sample(g)) for _ in range(12)]
+        env = make_env("NDCartPole-v0", num_envs=12 * 8, seed=5)
+        noise = torch.Generator().manual_seed(5)
+
+        def act(obs, learners=learners, noise=noise):
+            logits = torch.cat([net(obs[i * 8 : (i + 1) * 8]) for i, net in enumerate(learners)])
+            u = torch.rand(len(obs), generator=noise)
+            return (u.unsqueeze(-1) >= logits.softmax(-1).cumsum(-1)[:, :-1]).sum(-1)
+
+        with torch.no_grad():
+            reference = episode_returns(env, act)
+        spread = (table[name].double().std() + reference.std()) / (96**0.5)
+        assert abs(table[name].double().mean() - reference.mean()) < 4 * spread + 1, name

@@ -127,3 +127,28 @@ def test_every_mujoco_v5_env_is_vectorised_with_float32_observations_and_box_act
     td = env.rollout(3, break_when_any_done=False)
     assert td["observation"].dtype == torch.float32 and td.batch_size[0] == 2
     assert not hasattr(env.action_spec.space, "n") and td["action"].shape[-1] == env.action_spec.shape[-1]
+
+
+def test_mujoco_evaluation_on_forked_workers_equals_one_process(hopper):
+    """The queued sub-envs are split over worker processes (one per core by default); sub-env i
+    is seeded seed + i either way, so the split does not change the returns."""
+    from taskdistill_rl.evaluate import evaluate_distributions
+
+    _, ds = hopper
+    kwargs = {"n_learners": 4, "episodes": 8, "seed": 1}
+    one = evaluate_distributions(ds, ["lambda"], processes=1, **kwargs)
+    two = evaluate_distributions(ds, ["lambda"], processes=2, **kwargs)
+    assert torch.equal(one["lambda"], two["lambda"]) and one["lambda"].shape == (4, 8)
+    assert one.capped is None  # MuJoCo's 1,000-step limit ends episodes; nothing is cut
+
+
+def test_evaluate_uses_the_mujoco_defaults(hopper, tmp_path):
+    import json
+
+    from taskdistill_rl.cli import main
+
+    d, _ = hopper
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(d.out_dir / "distilled.pt"), "--out", str(out), "-q"]) == 0
+    entry = json.loads(out.read_text())["results"]["lambda"]
+    assert (entry["n_learners"], entry["episodes"]) == (20, 10)

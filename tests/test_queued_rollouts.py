@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from taskdistill_rl.envs import make_env
@@ -40,3 +41,54 @@ def test_max_steps_cuts_every_episode_and_counts_it_as_capped():
     assert capped.all() and torch.equal(returns, torch.full((5,), 4.0, dtype=torch.float64))
     # a cut episode's env plays its game out unused (job -1) before the next job starts afresh
     assert (torch.stack(seen) == -1).any()
+
+
+def _lean_right(obs: torch.Tensor, job: torch.Tensor) -> torch.Tensor:
+    """CartPole-v1: push the cart towards the pole's lean, too late (episodes of 10-100 steps, of
+    lengths that depend on the obs)."""
+    return (obs[:, 2] > 0.05).long()
+
+
+def test_sub_envs_split_over_forked_workers_play_as_one_env():
+    """ForkedEnvs seeds share ``w`` with ``seed + start``: the same sub-env seeds as one gymnasium
+    vector env, so a queued evaluation gives the same returns whatever the split."""
+    from taskdistill_rl.env_workers import ForkedEnvs
+
+    def make_shard(start, size):
+        return make_env("CartPole-v1", num_envs=size, seed=11 + start)
+
+    one = make_env("CartPole-v1", num_envs=12, seed=11)
+    expected, _ = queued_episode_returns(one, _lean_right, 40, truncation_cuts=False)
+    one.close()
+    with ForkedEnvs(make_shard, 12, workers=3) as split:
+        assert split.sizes == [4, 4, 4]
+        returns, capped = queued_episode_returns(split, _lean_right, 40, truncation_cuts=False)
+    assert torch.equal(returns, expected) and not capped.any()
+    assert len(returns.unique()) > 5  # episodes of many lengths: the job order matters
+
+
+def test_a_failing_worker_raises_its_error_here():
+    from taskdistill_rl.env_workers import ForkedEnvs
+
+    def make_shard(start, size):
+        if start > 0:
+            raise ValueError(f"no env at {start}")
+        return make_env("CartPole-v1", num_envs=size)
+
+    with pytest.raises(RuntimeError, match=r"env worker 1 failed:(.|\n)*ValueError: no env at 2"):
+        ForkedEnvs(make_shard, 4, workers=2)
+
+
+def test_an_envs_own_time_limit_is_a_cut_only_where_asked():
+    """Atari counts the ALE's limit as a cut; for MuJoCo or classic control the time limit is how an
+    episode ends. CartPole-v1 with a policy that balances ends every episode at its 500-step limit."""
+
+    def balance(obs, job):
+        return (obs[:, 2] + 0.5 * obs[:, 3] + 0.01 * obs[:, 0] + 0.1 * obs[:, 1] > 0).long()
+
+    env = make_env("CartPole-v1", num_envs=2, seed=0)
+    returns, capped = queued_episode_returns(env, balance, 2, truncation_cuts=False)
+    assert torch.equal(returns, torch.full((2,), 500.0, dtype=torch.float64)) and not capped.any()
+    returns, capped = queued_episode_returns(env, balance, 2)
+    assert capped.all()
+    env.close()

@@ -106,8 +106,12 @@ def robustness(run: Path) -> tuple[float, float]:
     from taskdistill_rl import load_distilled
     from taskdistill_rl.evaluate import evaluate_dataset
 
-    returns = evaluate_dataset(load_distilled(run / "distilled.pt"), n_learners=3000, episodes=3, seed=21)
-    p01 = float(torch.quantile(returns.mean(1), 0.01))
+    stored = Path("results/ppmo") / run.name / "robustness.json"  # written by robustness.py, same protocol
+    if stored.is_file():
+        p01 = json.loads(stored.read_text())["p01"]
+    else:
+        returns = evaluate_dataset(load_distilled(run / "distilled.pt"), n_learners=3000, episodes=3, seed=21)
+        p01 = float(torch.quantile(returns.mean(1), 0.01))
     mean = json.loads((run / "eval.json").read_text())["results"]["lambda"]["mean"]
     print(f"  {run.name}: 1st percentile {p01:.1f}, mean {mean:.1f}")
     return p01, mean
