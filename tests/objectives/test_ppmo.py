@@ -117,15 +117,7 @@ def test_clipping_stops_the_gradient_outside_the_trust_region_on_both_sides(shif
 
 def test_stacked_initialisations_average_the_per_initialisation_losses():
     loss, ds, td, theta0 = _setup(5, dtype=torch.float64)
-    others = [
-        {
-            k: v.double()
-            for k, v in head_params(ds.learners().sample(torch.Generator().manual_seed(s)), 0).items()
-        }
-        for s in (11, 12)
-    ]
-    inits = [theta0, *others]
-    stacked = {k: torch.stack([t[k] for t in inits]) for k in theta0}
+    inits, stacked = _stacked_inits(ds, theta0)
     params = [ds.observation, ds.label, ds.log_inner_lr]
     batched = loss(td, stacked)["loss_objective"]
     singles = torch.stack([loss(td, t)["loss_objective"] for t in inits])
