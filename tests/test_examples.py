@@ -26,12 +26,12 @@ def _run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_own_stop_callback_stops_the_run_and_feeds_report(tmp_path):
     out = tmp_path / "run"
-    _run("own_stop_callback.py", str(out), MAX_EPOCHS="40", STOP_AT="0.1")
+    _run("own_stop_callback.py", str(out), MAX_EPOCHS="40", STOP_AT="0.5")
     summary = json.loads((out / "summary.json").read_text())
     with (out / "metrics.csv").open() as f:
         lrs = [float(row["train/inner_lr"]) for row in csv.DictReader(f)]
-    # the callback, not the 40-epoch cap, stopped it: at the first inner lr >= 0.1
-    assert summary["meta_epochs"] == len(lrs) < 40 and lrs[-1] >= 0.1 > max(lrs[:-1])
+    # the callback, not the 40-epoch cap, stopped it: at the first inner lr >= 0.5
+    assert summary["meta_epochs"] == len(lrs) < 40 and lrs[-1] >= 0.5 > max(lrs[:-1])
     assert main(["report", str(out), "--out", str(tmp_path / "report.md")]) == 0
     report = (tmp_path / "report.md").read_text()
     assert (
