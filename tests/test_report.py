@@ -214,4 +214,4 @@ def test_report_and_baseline_refuse_bad_input(tmp_path, capsys):
     assert main(["report", str(tmp_path / "odd"), "--out", str(tmp_path / "r.md")]) == 1
     assert "unknown run kind 'baseline-dqn'" in capsys.readouterr().err
     assert main(["baseline", "--algo", "dqn"]) == 1
-    assert "--algo must be 'ppo' or 'random'" in capsys.readouterr().err
+    assert "--algo must be 'ppo', 'random' or 'teacher-states'" in capsys.readouterr().err
