@@ -28,13 +28,16 @@ def test_evaluate_all_distributions_prints_a_table_1_row(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "| experiment | lambda | ortho-std1 | xavier | xavier-std1 | random-h | random-l |" in printed
-    assert "| 1D 1-shot (zoo:ndcartpole-1d) |" in printed
+    from taskdistill_rl import zoo
+
+    k = zoo.entries()["ndcartpole-1d"]["k"]
+    assert f"| 1D {k}-shot (zoo:ndcartpole-1d) |" in printed
     results = json.loads(out.read_text())["results"]
     names = ["lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l"]
     assert list(results) == names
     assert all(r["n_learners"] == 3 and r["episodes"] == 2 for r in results.values())
     # the printed row is the written results, and they are the library's evaluation (seed 0)
-    row = next(line for line in printed.splitlines() if line.startswith("| 1D 1-shot (zoo:ndcartpole-1d) |"))
+    row = next(line for line in printed.splitlines() if line.startswith(f"| 1D {k}-shot (zoo:ndcartpole-1d) |"))
     cells = [c.strip() for c in row.strip("|").split("|")][1:]
     assert cells == [f"{results[n]['mean']:.1f} ± {results[n]['learner_std']:.1f}" for n in names]
     expected = evaluate_distributions(
@@ -89,7 +92,8 @@ def test_zoo_list_prints_the_commands(capsys):
     assert main(["zoo", "list", "--markdown"]) == 0
     printed = capsys.readouterr().out
     for name, entry in zoo.entries().items():
-        assert f"| zoo:{name} |" in printed and f"`{entry['reproduce']}`" in printed
+        command = entry.get("reproduce", entry["command"])  # the --epochs command
+        assert f"| zoo:{name} |" in printed and f"`{command}`" in printed
     assert main(["zoo", "list"]) == 0  # a rich table that folds to the terminal's width
     table = capsys.readouterr().out
     assert "zoo:ndcartpole-2d" in table and "|" not in table and max(map(len, table.splitlines())) <= 120
