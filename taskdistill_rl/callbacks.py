@@ -254,7 +254,7 @@ class ProgressBar(Callback):
             fps=0.0,
             lr=float(loop.algo.dataset.inner_lr.detach()),
         )
-        self._frames_at_start = (loop.algo.frames, loop.wall_seconds)
+        self._frames_at_start = (loop.algo.total_frames, loop.wall_seconds)
 
     def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
         value = metrics.get("eval/return_mean", math.nan)
@@ -262,7 +262,7 @@ class ProgressBar(Callback):
             self.evaluation = f"{value:.1f}"
         recent = metrics.get("train/recent_return", math.nan)
         frames, seconds = self._frames_at_start
-        fps = (loop.algo.frames - frames) / max(loop.wall_seconds - seconds, 1e-9)
+        fps = (loop.algo.total_frames - frames) / max(loop.wall_seconds - seconds, 1e-9)
         self._progress.update(
             self.task,
             completed=self._completed(loop),

@@ -697,17 +697,47 @@ def distill(
             help="Delete the run already in OUT (distilled.pt, metrics.csv, ...), start afresh.",
         ),
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Data-parallel processes on this machine (launches torchrun; each steps --num-envs envs "
+            "of its own). Across nodes, start `torchrun ... -m taskdistill_rl distill` yourself.",
+        ),
+    ] = 1,
+    dist_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Distributed runs: seconds a rank waits for the others in a collective before the job "
+            "fails (rank 0's evaluations happen while the others wait).",
+        ),
+    ] = 1800.0,
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Distil ENV into OUT/distilled.pt with PPMO (+ checkpoint, metrics.csv, config.toml, summary.json)."""
+    from taskdistill_rl import distributed
     from taskdistill_rl.config import DistillConfig
     from taskdistill_rl.distill import Distiller
 
     if epochs is None and time_budget is None and target_return is None:
         raise TaskDistillError("give a stop criterion: --epochs, --time-budget or --target-return")
-    if resume and not (out / "checkpoint.pt").is_file():
+    world = distributed.launched_world()
+    if nproc > 1 and world is None:
+        if resume and not (out / "checkpoint.pt").is_file():
+            raise TaskDistillError(f"--resume: no checkpoint at {out / 'checkpoint.pt'}")
+        check_out_dir(out)
+        raise typer.Exit(distributed.launch_local(nproc, _without_option(_ARGV, "--nproc")))
+    if world is not None and nproc not in (1, world.size):
+        raise TaskDistillError(
+            f"--nproc {nproc} inside a torchrun world of {world.size} processes: drop --nproc"
+        )
+    if resume and not (out / "checkpoint.pt").is_file() and (world is None or world.is_main):
         raise TaskDistillError(f"--resume: no checkpoint at {out / 'checkpoint.pt'}")
+    if world is not None:
+        device = distributed.join(world, device, timeout_s=dist_timeout)
+        ctx.call_on_close(distributed.leave)
     check_out_dir(out)
     cfg = DistillConfig(
         **config_file_fields(ctx),
@@ -729,13 +759,25 @@ def distill(
         checkpoint_interval=checkpoint_interval,
         normalize_obs=normalize_obs,
     )
-    distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet)  # validates: nothing written yet
-    ctx.with_resource(
-        open_run_dir(out, command="distill", layout=DISTILL, resume=resume, overwrite=overwrite)
-    )
+    # validates: nothing written yet
+    distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet, world=world)
+    failure = None
+    if distiller.writes:
+        try:
+            ctx.with_resource(
+                open_run_dir(out, command="distill", layout=DISTILL, resume=resume, overwrite=overwrite)
+            )
+        except TaskDistillError as err:
+            failure = err
+    if world is not None:
+        distributed.broadcast_error(world, failure)  # the other ranks stop with rank 0's message
+    if failure is not None:
+        raise failure
     if resume:
         distiller.load_checkpoint()
     distiller.train()  # writes distilled.pt, eval.json, summary.json, config.toml beside the metrics
+    if not distiller.writes:
+        return
     cfg = distiller.config
     print_results(
         f"{env} {cfg.env_kwargs or ''} k={cfg.k}: {distiller.meta_epoch} meta-epochs, "
@@ -1266,6 +1308,22 @@ def quiet_dependencies() -> None:
     logging.getLogger("torchrl").setLevel(os.environ["RL_LOGGING_LEVEL"])  # if it already was
 
 
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option VALUE`` / ``option=VALUE`` (what a relaunch must not repeat)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
+
+
+_ARGV: list[str] = []  # this invocation's arguments, for `distill --nproc` to relaunch with
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: library errors become one line on stderr and exit code 1.
 
@@ -1274,6 +1332,8 @@ def main(argv: list[str] | None = None) -> int:
     Anything else is a bug and propagates with its traceback (issue 12).
     """
     quiet_dependencies()
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="taskdistill", standalone_mode=False)
     except typer.Exit as exc:

@@ -30,6 +30,7 @@ from taskdistill_rl.callbacks import (
 )
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.distributed import DataParallelPPMO, DistributedRunLoop, World
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.io import write_json, write_toml
@@ -77,6 +78,9 @@ class Distiller:
         config: a :class:`DistillConfig`; ``**overrides`` replace its fields.
         out_dir: the run directory (nothing is written when None).
         quiet: hide the progress bar.
+        world: this process's rank in a data-parallel run (:mod:`taskdistill_rl.distributed`; the
+            process group joined): every rank constructs its Distiller alike and calls ``train``;
+            rank 0 alone writes and evaluates at the end.
 
     Attributes:
         algo: the :class:`PPMO` algorithm (``collect`` / ``update``).
@@ -97,21 +101,28 @@ class Distiller:
         config: DistillConfig | None = None,
         out_dir: str | Path | None = None,
         quiet: bool = False,
+        world: World | None = None,
         **overrides,
     ):
         config = config or DistillConfig()
         if isinstance(env, str):
             overrides["env"] = env
         config = replace(config, **overrides) if overrides else config
-        self.algo = PPMO(config.env if env is None or isinstance(env, str) else env, config=config)
+        env = config.env if env is None or isinstance(env, str) else env
+        self.world = world
+        self.writes = world is None or world.is_main
+        self.algo = (
+            PPMO(env, config=config) if world is None else DataParallelPPMO(env, config=config, world=world)
+        )
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.quiet = quiet
+        self.quiet = quiet or not self.writes
         cfg = self.algo.config
         self.periodic_evaluation = PeriodicEvaluation(
             cfg.eval_interval, learners=cfg.eval_learners, episodes=cfg.eval_episodes, seed=cfg.seed
         )
         checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
-        self.loop = RunLoop(self.algo, [self.periodic_evaluation], checkpoint_path=checkpoint)
+        loop = RunLoop if world is None else DistributedRunLoop
+        self.loop = loop(self.algo, [self.periodic_evaluation], checkpoint_path=checkpoint)
         self.evaluation: dict | None = None
         self.started_at = 0
 
@@ -151,7 +162,8 @@ class Distiller:
         target_return: float | None,
         user: Iterable[Callback] = (),
     ) -> list[Callback]:
-        """The default callbacks of a run, in order, with the user's before the target-return stop."""
+        """The default callbacks of a run, in order, with the user's before the target-return stop.
+        A distributed run's loop handles signals itself, and only rank 0 logs metrics."""
         cfg = self.config
         out: list[Callback] = []
         if epochs is not None:
@@ -159,12 +171,14 @@ class Distiller:
         if time_budget is not None:
             out.append(StopAfterSeconds(time_budget))
         out.append(self.periodic_evaluation)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writes:
             out.append(MetricsLogger(run_loggers(self.out_dir, METRIC_FIELDS, resume_from=self.meta_epoch)))
         out.append(ProgressBar(epochs, time_budget=time_budget, disable=self.quiet))
         if self.out_dir is not None:
             out.append(CheckpointEvery(cfg.checkpoint_interval))
-        out += [StopOnSignal(), *user]
+        if self.world is None:
+            out.append(StopOnSignal())
+        out += user
         if target_return is not None:
             out.append(StopAtReturn(target_return))
         return out
@@ -198,7 +212,9 @@ class Distiller:
         user = [] if callback is None else callback if isinstance(callback, list | tuple) else [callback]
         user = [cb if isinstance(cb, Callback) else FunctionCallback(cb) for cb in user]
         stops = {"epochs": epochs, "time_budget": time_budget, "target_return": target_return}
-        if self.out_dir is not None:
+        if self.world is not None:
+            stops["world_size"] = self.world.size
+        if self.out_dir is not None and self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_toml(self.out_dir / "config.toml", {**cfg.to_dict(), **stops})
         self.started_at = self.meta_epoch  # > 0 when resumed (or trained before)
@@ -211,16 +227,16 @@ class Distiller:
             self._save_outputs()  # the last good state, rolled back to
             raise
         self._save_outputs()
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writes:
             self._write_results(stops)
         return self.dataset
 
     def _save_outputs(self) -> None:
         """Checkpoint the current state, then keep the best-evaluated dataset and write it."""
         if self.out_dir is not None:
-            self.loop.save_checkpoint()
+            self.loop.save_checkpoint()  # collective in a distributed run
         self.periodic_evaluation.restore_best(self.loop)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.writes:
             self.dataset.save(self.out_dir / "distilled.pt")
 
     def _write_results(self, stops: dict) -> None:
@@ -250,7 +266,7 @@ class Distiller:
             results={name: entry},
         )
         write_json(out / "eval.json", self.evaluation)
-        command = distill_command(cfg, self.meta_epoch)
+        command = distill_command(cfg, self.meta_epoch, nproc=1 if self.world is None else self.world.size)
         write_toml(
             out / "config.toml",
             {**cfg.to_dict(), **stops, "meta_epochs_reached": self.meta_epoch, "reproduce": command},
@@ -265,7 +281,8 @@ class Distiller:
                 "k": cfg.k,
                 "preset": cfg.preset,
                 "wall_seconds": self.wall_seconds,
-                "env_frames": self.algo.frames,
+                "env_frames": self.algo.total_frames,
+                "world_size": 1 if self.world is None else self.world.size,
                 "meta_epochs": self.meta_epoch,
                 "started_at_meta_epoch": self.started_at,
                 "best_meta_epoch": None if best is None else best[1],

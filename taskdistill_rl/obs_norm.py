@@ -25,7 +25,20 @@ def update_running(mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor, b
     """Fold ``batch [N, *shape]`` into running (mean, var, count) in place (Chan et al.'s parallel
     variance, as SB3's ``RunningMeanStd``)."""
     batch = batch.reshape(-1, *mean.shape).to(torch.float64)
-    b_mean, b_var, b_count = batch.mean(0), batch.var(0, unbiased=False), batch.shape[0]
+    merge_moments(mean, var, count, batch.mean(0), batch.var(0, unbiased=False), batch.shape[0])
+
+
+@torch.no_grad()
+def merge_moments(
+    mean: torch.Tensor,
+    var: torch.Tensor,
+    count: torch.Tensor,
+    b_mean: torch.Tensor,
+    b_var: torch.Tensor,
+    b_count,
+) -> None:
+    """Fold a batch's (mean, biased variance, count) into running ones in place: the parallel merge,
+    which also combines statistics gathered on several processes."""
     m, v, n = mean.to(torch.float64), var.to(torch.float64), count.to(torch.float64)
     delta, total = b_mean - m, n + b_count
     new_mean = m + delta * b_count / total

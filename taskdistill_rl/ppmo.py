@@ -36,6 +36,7 @@ from taskdistill_rl.obs_norm import NormalizedInput, update_running
 
 log = logging.getLogger(__name__)
 RESUME_SEED_STRIDE = 7919  # env seed of a run resumed at meta-epoch m: seed + stride * m
+STREAM_SEED_STRIDE = 104_729  # random stream s (a distributed rank) draws from seed + stride * s
 RECENT_EPISODES = 10  # "train/recent_return": the mean over the last finished episodes
 DIAGNOSTICS = ("loss_objective", "loss_critic", "clip_fraction", "kl_approx", "ESS")
 
@@ -68,6 +69,9 @@ class PPMO:
     Keyword Args:
         config: a :class:`DistillConfig` (its stop criteria are the run loop's, unused here);
             ``**overrides`` replace its fields.
+        stream: which random stream the rollouts draw from (initialisations, env states, actions,
+            minibatch order): a distributed rank's number. The dataset and the critic start from
+            ``config.seed`` whatever the stream, and stream 0 is the single-process run.
 
     Examples:
         >>> algo = PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16)
@@ -78,13 +82,19 @@ class PPMO:
     """
 
     def __init__(
-        self, env: str | EnvBase = "NDCartPole-v0", *, config: DistillConfig | None = None, **overrides
+        self,
+        env: str | EnvBase = "NDCartPole-v0",
+        *,
+        config: DistillConfig | None = None,
+        stream: int = 0,
+        **overrides,
     ):
         config = config or DistillConfig()
         if isinstance(env, str):
             overrides["env"] = env
         config = (replace(config, **overrides) if overrides else config).resolved()
-        torch.manual_seed(config.seed)  # the critic's (and the collection's) draws
+        torch.manual_seed(config.seed)  # the critic's (and, for stream 0, the collection's) draws
+        self.stream_seed = config.seed + STREAM_SEED_STRIDE * stream
         if isinstance(env, EnvBase):
             self.env = env
         else:
@@ -92,7 +102,7 @@ class PPMO:
                 config.env,
                 num_envs=config.num_envs,
                 device=config.device,
-                seed=config.seed,
+                seed=self.stream_seed,
                 **config.env_kwargs,
             )
         if len(self.env.batch_size) != 1:
@@ -136,8 +146,8 @@ class PPMO:
             generator=torch.Generator().manual_seed(config.seed),
         ).to(config.device)
         self.learners = self.dataset.learners()
-        self.init_generator = torch.Generator().manual_seed(config.seed + 1)
-        self.shuffle_generator = torch.Generator().manual_seed(config.seed + 2)
+        self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
+        self.shuffle_generator = torch.Generator().manual_seed(self.stream_seed + 2)
 
         # π^0 for collection: the learner architecture holding θ^1 (detached) each meta-epoch.
         self.policy_net = self.learners.build().to(config.device)
@@ -176,6 +186,13 @@ class PPMO:
         self.recent_returns: list[float] = []  # the last RECENT_EPISODES finished episodes' returns
         self._collector: Collector | None = None
         self._paused_rollout: dict | None = None  # where the next collector continues from
+        if stream:
+            torch.manual_seed(self.stream_seed)  # this stream's action sampling
+
+    @property
+    def total_frames(self) -> int:
+        """Env frames collected so far by the whole run (every rank of a distributed one)."""
+        return self.frames
 
     # -- one meta-epoch ---------------------------------------------------------------------------
     def sample_initialisation(self) -> Params:
@@ -219,11 +236,13 @@ class PPMO:
             for minibatch, theta0 in self._minibatches(rollout):
                 out = self.loss(minibatch, theta0)
                 total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
-                diverged = not torch.isfinite(total)
-                if not diverged:
-                    self.dataset_optim.zero_grad(set_to_none=True)
-                    self.critic_optim.zero_grad(set_to_none=True)
+                self.dataset_optim.zero_grad(set_to_none=True)
+                self.critic_optim.zero_grad(set_to_none=True)
+                finite = bool(torch.isfinite(total))
+                if finite:
                     total.backward()
+                diverged = not self._reduce_gradients(finite)
+                if not diverged:
                     norms = [
                         nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
                         for module in (self.dataset, self.critic)
@@ -240,12 +259,7 @@ class PPMO:
             if diverged:
                 break
         if self.dataset.normalize_obs and not diverged:  # next meta-epoch's statistics
-            update_running(
-                self.dataset.obs_mean,
-                self.dataset.obs_var,
-                self.dataset.obs_count,
-                rollout.data.get("observation"),
-            )
+            self._update_obs_statistics(rollout.data.get("observation"))
         self.consecutive_divergences = self.consecutive_divergences + 1 if diverged else 0
         if self.consecutive_divergences >= cfg.max_divergences:
             lrs = [optim.param_groups[0]["lr"] for optim in (self.dataset_optim, self.critic_optim)]
@@ -275,6 +289,13 @@ class PPMO:
             }
         )
         return metrics
+
+    def _reduce_gradients(self, finite: bool) -> bool:
+        """Where data-parallel ranks average their gradients; True if every loss was finite."""
+        return finite
+
+    def _update_obs_statistics(self, observations: torch.Tensor) -> None:
+        update_running(self.dataset.obs_mean, self.dataset.obs_var, self.dataset.obs_count, observations)
 
     def _minibatches(self, rollout: Rollout):
         """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``
@@ -416,6 +437,13 @@ class PPMO:
             "critic": self.critic.state_dict(),
             "dataset_optim": self.dataset_optim.state_dict(),
             "critic_optim": self.critic_optim.state_dict(),
+            **self.stream_state(),
+        }
+
+    def stream_state(self) -> dict:
+        """The part of the state that is this random stream's own (a distributed rank's): RNGs and
+        where the rollout stands. The rest is the same in every stream."""
+        return {
             "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
             "torch_rng": torch.get_rng_state(),
             "rollout": self._rollout_state(),
@@ -442,7 +470,7 @@ class PPMO:
             # the meta-epoch so that resuming the same checkpoint twice gives the same run.
             self._running_return.zero_()
             self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
-            self.env.set_seed(self.config.seed + RESUME_SEED_STRIDE * self.meta_epoch)
+            self.env.set_seed(self.stream_seed + RESUME_SEED_STRIDE * self.meta_epoch)
 
 
 class _GroupedLearners(nn.Module):

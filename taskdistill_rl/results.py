@@ -105,11 +105,11 @@ _DISTILL_FLAGS = {
 }
 
 
-def distill_command(config, meta_epochs: int, out: str = "OUT") -> str:
+def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 1) -> str:
     """The ``taskdistill distill`` command that reproduces a run's tensors: the same learning
     options and ``--epochs`` = the meta-epochs it reached (a time budget reaches a different
-    number on every machine). Options without a flag that differ from the defaults are listed
-    after ``#``."""
+    number on every machine; a distributed run's ``--nproc``: its world size). Options without a
+    flag that differ from the defaults are listed after ``#``."""
     from taskdistill_rl.config import DistillConfig
 
     default = DistillConfig(env=config.env, preset=config.preset).resolved()
@@ -123,6 +123,8 @@ def distill_command(config, meta_epochs: int, out: str = "OUT") -> str:
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")
     args += ["--epochs", str(meta_epochs), "--out", out]
+    if nproc > 1:
+        args += ["--nproc", str(nproc)]
     skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget", "device"}
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
     other = {

@@ -44,6 +44,7 @@ class RunLoop:
         self._wall_before = 0.0
         self._started: float | None = None
         self._pending_states: dict[str, dict] = {}  # callback states from a checkpoint, by key
+        self.world_size = 1  # processes running the algorithm (a distributed loop's world)
 
     @property
     def wall_seconds(self) -> float:
@@ -63,9 +64,10 @@ class RunLoop:
             for callback in self.callbacks:
                 callback.on_training_start(self)
                 started.append(callback)
-            while all(cb.on_meta_epoch_start(self) is not False for cb in self.callbacks):
+            while self._proceed(all(cb.on_meta_epoch_start(self) is not False for cb in self.callbacks)):
                 metrics = self.algo.step()
-                if any(cb.on_meta_epoch_end(self, metrics) is False for cb in self.callbacks):
+                ended = all(cb.on_meta_epoch_end(self, metrics) is not False for cb in self.callbacks)
+                if not self._proceed(ended):
                     break
         finally:
             self._wall_before, self._started = self.wall_seconds, None
@@ -74,12 +76,21 @@ class RunLoop:
                 callback.on_training_end(self)
         return self
 
+    def _proceed(self, local: bool) -> bool:
+        """Whether the run goes on, given this process's callbacks' answer (a distributed loop
+        agrees on it with the other ranks)."""
+        return local
+
     # -- checkpoints ------------------------------------------------------------------------------
+    def config_hash(self) -> str:
+        """What a checkpoint must match to be resumed by this loop."""
+        return self.algo.config.learning_hash()
+
     def state_dict(self) -> dict:
         states = {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}
         return {
             "layout": CHECKPOINT_LAYOUT,
-            "config_hash": self.algo.config.learning_hash(),
+            "config_hash": self.config_hash(),
             "meta_epoch": self.algo.meta_epoch,
             "wall_seconds": self.wall_seconds,
             "algo": self.algo.state_dict(),
@@ -96,6 +107,10 @@ class RunLoop:
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         """Resume from a checkpoint; refuses one of another config or an older layout."""
         path = Path(path) if path is not None else self.checkpoint_path
+        self.load_state_dict(self.read_checkpoint(path))
+
+    def read_checkpoint(self, path: Path | None) -> dict:
+        """A checkpoint's state, checked to be one this loop can resume from."""
         if path is None or not path.is_file():
             raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
         try:
@@ -112,11 +127,23 @@ class RunLoop:
                 f"resumes layout {CHECKPOINT_LAYOUT} only: start a new --out (the distilled.pt beside it "
                 "still loads)"
             )
-        if state.get("config_hash") != self.algo.config.learning_hash():
+        self.check_resumable(state, path)
+        return state
+
+    def check_resumable(self, state: dict, path: Path) -> None:
+        size, ours = state.get("algo", {}).get("world_size", 1), self.world_size
+        if size != ours:
+            raise CheckpointError(
+                f"{path} was written by a run of {size} process(es); this one has {ours}: resume with "
+                "the same world size (--nproc, or torchrun's --nnodes x --nproc-per-node)"
+            )
+        if state.get("config_hash") != self.config_hash():
             raise CheckpointError(
                 f"{path} was written with a different config (hash {state.get('config_hash')} != "
-                f"{self.algo.config.learning_hash()}); resume with the same options or start a new --out"
+                f"{self.config_hash()}); resume with the same options or start a new --out"
             )
+
+    def load_state_dict(self, state: dict) -> None:
         self.algo.load_state_dict(state["algo"])
         self._wall_before = state["wall_seconds"]
         self._pending_states = dict(state["callbacks"])

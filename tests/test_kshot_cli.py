@@ -37,7 +37,9 @@ def test_evaluate_all_distributions_prints_a_table_1_row(tmp_path, capsys):
     assert list(results) == names
     assert all(r["n_learners"] == 3 and r["episodes"] == 2 for r in results.values())
     # the printed row is the written results, and they are the library's evaluation (seed 0)
-    row = next(line for line in printed.splitlines() if line.startswith(f"| 1D {k}-shot (zoo:ndcartpole-1d) |"))
+    row = next(
+        line for line in printed.splitlines() if line.startswith(f"| 1D {k}-shot (zoo:ndcartpole-1d) |")
+    )
     cells = [c.strip() for c in row.strip("|").split("|")][1:]
     assert cells == [f"{results[n]['mean']:.1f} ± {results[n]['learner_std']:.1f}" for n in names]
     expected = evaluate_distributions(

@@ -1,0 +1,80 @@
+"""One rank of tests/test_distributed.py's gloo world (started by torchrun): writes what the test
+compares into OUT/rank{r}.pt.
+
+1. One data-parallel update in float64 on this rank's own rollout, with one minibatch of the
+   whole rollout: the rollout and θ⁰ it learned from, the dataset and critic before and after.
+2. A few meta-epochs of an ordinary float32 run: the dataset after every step, and rank 0's
+   periodic evaluations as every rank received them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from taskdistill_rl.callbacks import Callback, PeriodicEvaluation, StopAfterEpochs
+from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.distributed import DataParallelPPMO, DistributedRunLoop, join, launched_world, leave
+
+EQUIVALENCE = dict(k=2, num_envs=8, steps_per_env=16, minibatch_size=128, policy_epochs=1, inits_per_epoch=1)
+STEPS = dict(k=2, num_envs=32, steps_per_env=16, minibatch_size=128, policy_epochs=2, inits_per_epoch=2)
+
+
+def to_float64(tree):
+    return tree.apply(lambda t: t.double() if t.is_floating_point() else t)
+
+
+def snapshot(algo) -> dict:
+    return {
+        name: t.detach().clone()
+        for module in ("dataset", "critic")
+        for name, t in {f"{module}.{k}": v for k, v in getattr(algo, module).state_dict().items()}.items()
+    }
+
+
+class RecordDataset(Callback):
+    def __init__(self):
+        self.after_step: list[dict] = []
+
+    def on_meta_epoch_end(self, loop, metrics):
+        self.after_step.append(snapshot(loop.algo))
+
+
+def main(out: str, env: str, equivalence: bool) -> None:
+    world = launched_world()
+    join(world, "cpu", timeout_s=60)
+    record: dict = {}
+    if equivalence:
+        record.update(one_float64_step(env, world))
+    cfg = DistillConfig(env=env, seed=5, **STEPS)
+    algo = DataParallelPPMO(env, config=cfg, world=world)
+    recorder, evaluation = RecordDataset(), PeriodicEvaluation(1, learners=2, episodes=1, seed=0)
+    DistributedRunLoop(algo, [StopAfterEpochs(3), evaluation, recorder]).run()
+    record["after_step"] = recorder.after_step
+    record["evaluation"] = evaluation.last
+    record["frames_per_rank"] = algo.frames
+    torch.save(record, f"{out}/rank{world.rank}.pt")
+    leave()
+
+
+def one_float64_step(env: str, world) -> dict:
+    record = {}
+    cfg = DistillConfig(env=env, seed=3, **EQUIVALENCE)
+    algo = DataParallelPPMO(env, config=cfg, world=world)
+    rollout = algo.collect()
+    algo.dataset.double()
+    algo.critic.double()
+    rollout.data = to_float64(rollout.data)
+    rollout.theta0 = {name: p.double() for name, p in rollout.theta0.items()}
+    record["before"] = snapshot(algo)
+    record["rollout"] = rollout.data.to_dict()
+    record["theta0"] = rollout.theta0
+    algo.update(rollout)
+    record["after"] = snapshot(algo)
+    algo.close()
+    return record
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], equivalence=sys.argv[3:] != ["--steps-only"])
