@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -36,6 +37,11 @@ from taskdistill_rl.errors import CheckpointError, Interrupted, TaskDistillError
 from taskdistill_rl.io import atomic_write
 from taskdistill_rl.ppmo import PPMO
 from taskdistill_rl.run import RunLoop
+
+if TYPE_CHECKING:
+    from torchrl.envs import EnvBase
+
+    from taskdistill_rl.config import DistillConfig
 
 DEFAULT_TIMEOUT_S = 1800.0  # a collective waits this long for a rank (rank 0 may be evaluating Atari)
 _STREAM_KEYS = ("generators", "torch_rng", "rollout")
@@ -174,7 +180,7 @@ class DataParallelPPMO(PPMO):
         world: this rank's place.
     """
 
-    def __init__(self, env, *, config, world: World, **overrides):
+    def __init__(self, env: str | EnvBase, *, config: DistillConfig, world: World, **overrides):
         super().__init__(env, config=config, stream=world.rank, **overrides)
         self.world = world
         self.signals = SignalFlag()

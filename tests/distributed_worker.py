@@ -3,8 +3,9 @@ compares into OUT/rank{r}.pt.
 
 1. One data-parallel update in float64 on this rank's own rollout, with one minibatch of the
    whole rollout: the rollout and θ⁰ it learned from, the dataset and critic before and after.
-2. A few meta-epochs of an ordinary float32 run: the dataset after every step, and rank 0's
-   periodic evaluations as every rank received them.
+2. A few meta-epochs of an ordinary float32 run: the dataset after every optimiser step and the
+   dataset and critic after every meta-epoch, and rank 0's periodic evaluations as every rank
+   received them.
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ def main(out: str, env: str, equivalence: bool) -> None:
         record.update(one_float64_step(env, world))
     cfg = DistillConfig(env=env, seed=5, **STEPS)
     algo = DataParallelPPMO(env, config=cfg, world=world)
+    after_every_optimiser_step: list[torch.Tensor] = []
+    algo.dataset_optim.register_step_post_hook(
+        lambda *_: after_every_optimiser_step.append(
+            torch.cat([t.detach().reshape(-1).double() for t in algo.dataset.state_dict().values()])
+        )
+    )
     recorder, evaluation = RecordDataset(), PeriodicEvaluation(1, learners=2, episodes=1, seed=0)
     DistributedRunLoop(algo, [StopAfterEpochs(3), evaluation, recorder]).run()
     record["after_step"] = recorder.after_step
+    record["after_every_optimiser_step"] = after_every_optimiser_step
     record["evaluation"] = evaluation.last
     record["frames_per_rank"] = algo.frames
     torch.save(record, f"{out}/rank{world.rank}.pt")

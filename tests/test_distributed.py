@@ -64,6 +64,11 @@ def test_the_gloo_world_runs_in_under_a_minute(worker_records):
 
 def test_every_rank_holds_the_same_dataset_after_every_step(worker_records):
     (r0, r1), _ = worker_records
+    steps = r0["after_every_optimiser_step"]
+    # 3 meta-epochs x 2 epochs x 4 minibatches (32 envs x 16 steps in minibatches of 128)
+    assert len(steps) == len(r1["after_every_optimiser_step"]) == 3 * 2 * 4
+    for a, b in zip(steps, r1["after_every_optimiser_step"], strict=True):
+        assert torch.equal(a, b)  # bitwise
     assert len(r0["after_step"]) == len(r1["after_step"]) == 3
     for a, b in zip(r0["after_step"], r1["after_step"], strict=True):
         assert a.keys() == b.keys()
