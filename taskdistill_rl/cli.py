@@ -1156,6 +1156,47 @@ def show(
     console.print(f"wrote {out}")
 
 
+@app.command()
+def rollout(
+    path: Annotated[str, typer.Argument(help="Distilled .pt file or zoo:NAME.")],
+    out: Annotated[
+        Path, typer.Option(help="Output clip: .gif (Pillow) or .mp4 (needs the [video] extra).")
+    ] = Path("clip.gif"),
+    seed: Annotated[
+        int, typer.Option(help="Draws the fresh learner, its sampled actions and the episode's start.")
+    ] = 0,
+    max_frames: Annotated[int, typer.Option(min=1, help="Stop the clip after this many frames.")] = 1000,
+    every: Annotated[
+        int, typer.Option(min=1, help="Keep every N-th frame (smaller files, faster play).")
+    ] = 1,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic", help="Act by argmax / the mean instead of sampling.")
+    ] = False,
+    overwrite: OverwriteFileOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Record a fresh learner, fitted in ONE step on the file, playing one episode of the file's env.
+
+    Frames come from the env's own renderer (ND cart-pole's drawing, MuJoCo offscreen with MUJOCO_GL=egl
+    unless set, the Atari screen).
+    """
+    from taskdistill_rl.clips import check_clip_path, record_episode, write_clip
+    from taskdistill_rl.dataset import load_distilled
+
+    check_clip_path(out)
+    check_new_file(out, overwrite=overwrite)
+    ds = load_distilled(path)
+    clip = record_episode(ds, seed=seed, max_frames=max_frames, every=every, deterministic=deterministic)
+    write_clip(clip, out)
+    if not quiet:
+        rule = "argmax/mean" if deterministic else "sampled actions"
+        ended = "" if clip.finished else f", cut at {max_frames} frames"
+        console.print(
+            f"wrote {out}: {plural(len(clip.frames), 'frame')} at {clip.fps} fps, "
+            f"return {clip.episode_return:.1f} in {plural(clip.steps, 'step')} ({rule}{ended})"
+        )
+
+
 @app.command("import")
 def import_(
     file: Annotated[
