@@ -6,6 +6,8 @@ compares into OUT/rank{r}.pt.
 2. A few meta-epochs of an ordinary float32 run: the dataset after every optimiser step and the
    dataset and critic after every meta-epoch, and rank 0's periodic evaluations as every rank
    received them.
+3. One update in which rank 1 alone meets a non-finite loss at its third minibatch: what every
+   rank's dataset, critic and Adam lrs are afterwards.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main(out: str, env: str, equivalence: bool) -> None:
     record: dict = {}
     if equivalence:
         record.update(one_float64_step(env, world))
+        record["divergence"] = one_update_diverging_on_rank_1(env, world)
     cfg = DistillConfig(env=env, seed=5, **STEPS)
     algo = DataParallelPPMO(env, config=cfg, world=world)
     after_every_optimiser_step: list[torch.Tensor] = []
@@ -82,6 +85,30 @@ def one_float64_step(env: str, world) -> dict:
     record["after"] = snapshot(algo)
     algo.close()
     return record
+
+
+def one_update_diverging_on_rank_1(env: str, world) -> dict:
+    algo = DataParallelPPMO(env, config=DistillConfig(env=env, seed=7, **STEPS), world=world)
+    rollout = algo.collect()
+    before = snapshot(algo)
+    if world.rank == 1:  # this rank's third loss evaluation is non-finite
+        calls = []
+
+        def poison(module, args, out):
+            calls.append(1)
+            if len(calls) == 3:
+                out.set("loss_objective", out.get("loss_objective") * float("nan"))
+            return out
+
+        algo.loss.register_forward_hook(poison)
+    metrics = algo.update(rollout)
+    return {
+        "before": before,
+        "after": snapshot(algo),
+        "diverged": metrics["train/diverged"],
+        "lrs": [o.param_groups[0]["lr"] for o in (algo.dataset_optim, algo.critic_optim)],
+        "configured_lr": algo.config.distiller_lr,
+    }
 
 
 if __name__ == "__main__":

@@ -79,6 +79,19 @@ def test_every_rank_holds_the_same_dataset_after_every_step(worker_records):
     assert r0["evaluation"] == r1["evaluation"]  # rank 0's evaluation, broadcast
 
 
+def test_a_divergence_on_one_rank_rolls_every_rank_back_together(worker_records):
+    """Rank 1 alone meets a non-finite loss after two good optimiser steps: both ranks drop the
+    meta-epoch's steps, return to its start and halve their Adam lrs, so they stay equal."""
+    (r0, r1), _ = worker_records
+    d0, d1 = r0["divergence"], r1["divergence"]
+    assert d0["diverged"] == d1["diverged"] == 1
+    assert d0["lrs"] == d1["lrs"]
+    assert d0["lrs"][0] == d0["configured_lr"] / 2
+    for name in d0["before"]:
+        assert torch.equal(d0["after"][name], d1["after"][name]), name
+        assert torch.equal(d0["after"][name], d0["before"][name]), name  # rolled back
+
+
 def test_mujoco_ranks_merge_their_observation_statistics(tmp_path):
     """InvertedPendulum normalises observations: both ranks hold the same statistics, counting
     both ranks' frames (the merge), and the same dataset after every step."""
