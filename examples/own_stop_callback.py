@@ -2,13 +2,18 @@
 
 Run: ``python examples/own_stop_callback.py [OUT]``, then ``taskdistill report OUT``: the run
 directory is the same as a ``taskdistill distill`` run's (distilled.pt, summary.json, eval.json).
-``MAX_EPOCHS`` (default 300) caps the run; ``STOP_AT`` (default 0.6) is the inner lr to stop at.
+``MAX_EPOCHS`` (default 300; 5 with ``TASKDISTILL_EXAMPLE_TINY=1``) caps the run; ``STOP_AT``
+(default 0.6) is the inner lr to stop at. More on callbacks: docs/tutorials/callbacks-and-logging.md.
 """
 
 import os
 import sys
+from pathlib import Path
 
 from taskdistill_rl import Callback, Distiller
+
+TINY = os.environ.get("TASKDISTILL_EXAMPLE_TINY") == "1"
+RUN_FILES = ("distilled.pt", "summary.json", "eval.json", "metrics.csv", "config.toml")
 
 
 class StopOnceTheInnerLrHasGrown(Callback):
@@ -22,11 +27,13 @@ class StopOnceTheInnerLrHasGrown(Callback):
 
 
 if __name__ == "__main__":
-    out = sys.argv[1] if len(sys.argv) > 1 else "runs/own-stop-callback"
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/own-stop-callback")
     distiller = Distiller("NDCartPole-v0", k=2, seed=0, out_dir=out, final_learners=20, final_episodes=5)
+    epochs = int(os.environ.get("MAX_EPOCHS", 5 if TINY else 300))
     ds = distiller.train(
-        epochs=int(os.environ.get("MAX_EPOCHS", 300)),
+        epochs=epochs,
         callback=StopOnceTheInnerLrHasGrown(float(os.environ.get("STOP_AT", 0.6))),
     )
     result = distiller.evaluation["results"]["lambda"]
     print(f"{ds}: {distiller.meta_epoch} meta-epochs, 20 fresh learners x 5 episodes: {result['mean']:.1f}")
+    assert distiller.meta_epoch <= epochs and all((out / name).is_file() for name in RUN_FILES)

@@ -1,4 +1,9 @@
-"""Step 1,000 episodes of a uniform-random agent on 2D cart-pole at once (paper Table 8: 18.9)."""
+"""Step 1,000 episodes of a uniform-random agent on 2D cart-pole at once (paper Table 8: 18.9).
+
+``TASKDISTILL_EXAMPLE_TINY=1``: 100 episodes.
+"""
+
+import os
 
 import torch
 
@@ -6,7 +11,8 @@ from taskdistill_rl import make_env
 from taskdistill_rl.rollouts import episode_returns
 
 if __name__ == "__main__":
-    env = make_env("NDCartPole-v0", num_envs=1000, n_dims=2, seed=0)
+    episodes = 100 if os.environ.get("TASKDISTILL_EXAMPLE_TINY") == "1" else 1000
+    env = make_env("NDCartPole-v0", num_envs=episodes, n_dims=2, seed=0)
     generator = torch.Generator().manual_seed(0)
     returns = episode_returns(env, lambda obs: torch.randint(0, 4, (obs.shape[0],), generator=generator))
     print(

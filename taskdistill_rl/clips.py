@@ -21,6 +21,7 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
 
 CLIP_SUFFIXES = (".gif", ".mp4")
+ATARI_HZ = 60  # frames per second of the NTSC Atari 2600
 MAX_WIDTH = 640  # pixels: wider frames are scaled down, so a docs page can embed the clip
 
 
@@ -91,10 +92,22 @@ def record_episode(
             total, steps, done = total + float(reward), steps + 1, terminated or truncated
             if steps % every == 0 or done:
                 frames.append(_fit_width(env.render()))
-        fps = int(env.metadata.get("render_fps") or 30)
+        fps = _steps_per_second(env)
     finally:
         env.close()
     return Clip(frames, total, steps, fps=max(1, round(fps / every)), finished=done)
+
+
+def _steps_per_second(env: gym.Env) -> float:
+    """Env steps per second of real time, so the clip plays at the speed of the game: the
+    renderer's ``render_fps``; for Atari the console's 60 Hz over AtariPreprocessing's frame skip
+    (ale-py declares 30 fps for its single frames)."""
+    wrapper = env
+    while isinstance(wrapper, gym.Wrapper):
+        if isinstance(getattr(wrapper, "frame_skip", None), int):
+            return ATARI_HZ / max(1, wrapper.frame_skip)
+        wrapper = wrapper.env
+    return float(env.metadata.get("render_fps") or 30)
 
 
 def _fit_width(frame: np.ndarray) -> np.ndarray:
