@@ -213,7 +213,9 @@ class ProgressBar(Callback):
     """A rich progress bar toward the run's stop criterion: meta-epochs out of ``epochs``, else
     seconds out of ``time_budget`` (a resumed run starts where it stopped), else a count; with
     the last evaluation ("not yet" before the first), the training episodes' recent return (the
-    raw game score on Atari), env frames per second, the inner lr and the elapsed time."""
+    raw game score on Atari), env frames per second, the inner lr and the elapsed time. Hidden
+    (but still counting) with ``disable`` or when the output is not a terminal, so a pipe or a
+    log file gets no bar frames."""
 
     def __init__(self, epochs: int | None = None, *, time_budget: float | None = None, disable: bool = False):
         self.epochs, self.time_budget, self.disable = epochs, time_budget, disable
@@ -226,6 +228,7 @@ class ProgressBar(Callback):
         return loop.algo.meta_epoch
 
     def on_training_start(self, loop: RunLoop) -> None:
+        from rich import get_console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
         by_time = self.epochs is None and self.time_budget is not None
@@ -242,7 +245,7 @@ class ProgressBar(Callback):
             TextColumn("{task.fields[fps]:.0f} frames/s"),
             TextColumn("inner lr {task.fields[lr]:.3g}"),
             TimeElapsedColumn(),
-            disable=self.disable,
+            disable=self.disable or not get_console().is_terminal,
         )
         self._progress.start()
         self.task = self._progress.add_task(

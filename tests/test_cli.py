@@ -366,3 +366,18 @@ def test_torchrl_chatter_does_not_reach_the_user(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "[torchrl]" not in done.stderr and "Nested TransformedEnvs" not in done.stderr, done.stderr
+
+
+def test_no_progress_bar_reaches_a_pipe(tmp_path):
+    """STYLE: the bar is hidden without a TTY (it used to print its last frame into pipes)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "taskdistill_rl", "distill", "--num-envs", "4", "--epochs", "1",
+         "--final-learners", "1", "--final-episodes", "1", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "eval return" not in done.stdout + done.stderr and "inner lr" not in done.stdout + done.stderr
+    assert "lambda" in done.stdout  # the results table still prints
