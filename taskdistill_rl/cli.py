@@ -665,6 +665,13 @@ def distill(
             help="SGD steps a learner takes on the file (1: the one-step training the file is made for).",
         ),
     ] = 1,
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="Learner distribution to distil for: lambda, ortho-std1, xavier, xavier-std1, nature-cnn "
+            "or LxH (e.g. 2x128); default: the paper's (lambda, or nature-cnn for images).",
+        ),
+    ] = None,
     final_learners: Annotated[
         int | None,
         typer.Option(
@@ -754,6 +761,7 @@ def distill(
         inits_per_epoch=inits_per_epoch,
         encoder_layers=encoder_layers,
         inner_steps=inner_steps,
+        learner=learner,
         final_learners=final_learners,
         final_episodes=final_episodes,
         checkpoint_interval=checkpoint_interval,

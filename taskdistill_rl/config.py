@@ -77,6 +77,8 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
     },
 }
 # Options that do not change what is learned; excluded from the checkpoint's config hash.
+# Learning fields added after checkpoints existed, and the default under which they are hashed away.
+ADDED_LATER = {"learner": None}
 RUN_CONTROL = {
     "epochs",
     "time_budget",
@@ -187,6 +189,10 @@ class DistillConfig:
     """Inner SGD steps (1 is the product's promise)."""
     encoder_layers: int = 0
     """Encoder rollback layers (Atari issue); 0 = full distillation."""
+    learner: str | None = None
+    """The learner distribution the file is distilled for: a name of ``learners.LEARNERS`` (yours
+    too, once registered there) or ``"LxH"``; it must have one architecture. None: the paper's
+    (Λ for vector observations, the Nature-CNN for images)."""
     normalize_obs: bool | None = None
     """Normalise observations with running statistics frozen into the file (default: MuJoCo only)."""
     eval_interval: int | None = None
@@ -273,6 +279,11 @@ class DistillConfig:
         return asdict(self)
 
     def learning_hash(self) -> str:
-        """Hash of everything that changes what is learned (``--resume`` refuses a mismatch)."""
-        data = {k: v for k, v in self.to_dict().items() if k not in RUN_CONTROL}
+        """Hash of everything that changes what is learned (``--resume`` refuses a mismatch).
+        Fields added later are left out at their default, so older checkpoints still resume."""
+        data = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in RUN_CONTROL and not (k in ADDED_LATER and v == ADDED_LATER[k])
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

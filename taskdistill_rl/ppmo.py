@@ -31,6 +31,7 @@ from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
+from taskdistill_rl.learners import RandomMLPLearners, make_learners
 from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, update_running
 
@@ -141,6 +142,7 @@ class PPMO:
             out_features=n_out,
             continuous=continuous,
             normalize_obs=config.normalize_obs,
+            learner=_learner_spec(config.learner, obs_shape, n_out),
             encoder_layers=config.encoder_layers,
             meta=meta,
             generator=torch.Generator().manual_seed(config.seed),
@@ -471,6 +473,21 @@ class PPMO:
             self._running_return.zero_()
             self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
             self.env.set_seed(self.stream_seed + RESUME_SEED_STRIDE * self.meta_epoch)
+
+
+def _learner_spec(name: str | None, obs_shape: tuple[int, ...], n_out: int) -> dict | None:
+    """The file's learner ``{"name", "kwargs"}`` for ``DistillConfig.learner`` (None: the paper's).
+    One architecture only: a meta-epoch acts with one network shape for all its initialisations."""
+    if name is None:
+        return None
+    learners = make_learners(name, obs_shape=tuple(obs_shape), out_features=n_out)
+    if isinstance(learners, RandomMLPLearners):
+        raise InvalidInputError(
+            f"learner {name!r} draws random architectures; a file is distilled for one architecture: "
+            "choose a fixed one (e.g. lambda, xavier, 2x128) and evaluate on random ones with "
+            "taskdistill evaluate --learners"
+        )
+    return learners.spec()
 
 
 class _GroupedLearners(nn.Module):

@@ -99,6 +99,7 @@ _DISTILL_FLAGS = {
     "inits_per_epoch": "--inits-per-epoch",
     "encoder_layers": "--encoder-layers",
     "inner_steps": "--inner-steps",
+    "learner": "--learner",
     "target_return": "--target-return",
     "final_learners": "--final-learners",
     "final_episodes": "--final-episodes",

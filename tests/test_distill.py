@@ -218,3 +218,40 @@ def test_progress_bar_counts_toward_the_stop_criterion_and_continues_after_resum
     timed = Distiller("NDCartPole-v0", k=2, num_envs=4, steps_per_env=16, quiet=True)
     timed.train(time_budget=0.5)
     assert bar(timed).total == 0.5 and bar(timed).completed == 0.5  # seconds, capped at the budget
+
+
+def test_a_file_is_distilled_for_the_learner_distribution_it_names(tmp_path):
+    """Issue 17: ``--learner`` (``DistillConfig.learner``): every initialisation is drawn from that
+    distribution, the file records it, its learners and final evaluation use it, and the
+    reproducing command carries it."""
+    from torch import nn
+
+    out = tmp_path / "run"
+    common = ["--num-envs", "16", "--epochs", "2", "--final-learners", "2", "--final-episodes", "1", "-q"]
+    assert main(["distill", "--learner", "2x32", *common, "--out", str(out)]) == 0
+    ds = load_distilled(out / "distilled.pt")
+    assert ds.learner_spec["name"] == "2x32"
+    assert [m.out_features for m in ds.make_learner(seed=0) if isinstance(m, nn.Linear)] == [32, 32, 2]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["evaluation"]["results"]) == ["2x32"] and "--learner 2x32" in summary["reproduce"]
+    assert main(["distill", *common, "--out", str(tmp_path / "default")]) == 0
+    default = load_distilled(tmp_path / "default" / "distilled.pt")
+    assert default.learner_spec["name"] == "lambda"
+    assert not torch.equal(default.observation, ds.observation)  # other learners, other gradients
+
+
+def test_the_learner_option_keeps_older_checkpoints_resumable_and_refuses_random_architectures():
+    import hashlib
+
+    from taskdistill_rl.config import RUN_CONTROL, DistillConfig
+    from taskdistill_rl.errors import InvalidInputError
+
+    # the hash of a config without the field (what checkpoints written before it hold)
+    before = {k: v for k, v in DistillConfig().to_dict().items() if k not in RUN_CONTROL and k != "learner"}
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert DistillConfig().learning_hash() == digest
+    assert DistillConfig(learner="xavier").learning_hash() != digest
+    with pytest.raises(InvalidInputError, match="random architectures"):
+        PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, learner="random-h")
+    with pytest.raises(InvalidInputError, match="unknown learner distribution 'nope'"):
+        PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, learner="nope")
