@@ -22,6 +22,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS  # Table 6's grid, as evaluate --grid
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -88,7 +90,6 @@ PAPER_TABLE6 = {  # n_dims: rows L = 0..5, columns h = 32, 64, 128, 256 (k = k_m
         (79.5, 115.1, 136.0, 160.9),
     ),
 }
-GRID_DEPTHS, GRID_WIDTHS = range(6), (32, 64, 128, 256)
 PAPER_RANDOM_CARTPOLE = {1: "21.8 ± 11.6", 2: "18.9 ± 6.6", 3: "18.5 ± 4.9", 4: "18.6 ± 4.3", 5: "18.6 ± 3.8"}
 PAPER_MUJOCO = {  # Table 3 (MuJoCo-v4, 5 distillations of 24 h on 4 GPUs, k = 64): random, RL, distilled
     "Ant": ("-52 ± 88", "4919 ± 1488", "3115 ± 319"),

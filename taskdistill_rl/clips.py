@@ -2,7 +2,7 @@
 
 A distilled file is judged by what one SGD step on it produces, and watching that learner is the
 quickest way to see it. Frames come from each env's own ``rgb_array`` renderer (ND cart-pole's
-matplotlib drawing, MuJoCo's offscreen renderer, the Atari emulator's screen) and are written as a
+Pillow drawing, MuJoCo's offscreen renderer, the Atari emulator's screen) and are written as a
 GIF with Pillow; MP4 needs the optional ``[video]`` extra (imageio with its own ffmpeg binary), since
 these machines have no system ffmpeg.
 """

@@ -76,9 +76,9 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "final_episodes": 100,
     },
 }
-# Options that do not change what is learned; excluded from the checkpoint's config hash.
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
 ADDED_LATER = {"learner": None}
+# Options that do not change what is learned; excluded from the checkpoint's config hash.
 RUN_CONTROL = {
     "epochs",
     "time_budget",
