@@ -167,7 +167,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--cost-epochs", type=int, default=20)
-    parser.add_argument("--eval-every", type=int, default=2, help="PPMO meta-epochs between 100 x 100 checks")
+    parser.add_argument("--eval-every", type=int, default=1, help="PPMO meta-epochs between 100 x 100 checks")
     parser.add_argument("--sb3-chunk", type=int, default=1024, help="SB3 timesteps between checks")
     parser.add_argument("--cap-seconds", type=float, default=300.0, help="PPMO give-up train time per seed")
     parser.add_argument("--cap-steps", type=int, default=500_000, help="PPO give-up timesteps per seed")

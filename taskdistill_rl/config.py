@@ -25,7 +25,7 @@ PRESETS: dict[str, dict] = {
     },
     "fast": {
         "distiller_lr": 3e-3,
-        "critic_lr": 1e-3,
+        "critic_lr": 3e-3,
         "num_envs": 128,
         "steps_per_env": 50,
         "inits_per_epoch": 16,

@@ -105,6 +105,7 @@ class PPMOLoss(LossModule):
         self.convert_to_functional(critic_network, "critic_network", create_target_params=False)
         self.register_buffer("clip_epsilon", torch.tensor(clip_epsilon))
         self.register_buffer("entropy_coeff", torch.tensor(entropy_coeff))
+        self._entropy_bonus = entropy_coeff != 0
         self.normalize_advantage = normalize_advantage
         self.inner_steps = inner_steps
         self.reduction = reduction
@@ -163,7 +164,9 @@ class PPMOLoss(LossModule):
         ratio = log_weight.exp()
         eps = self.clip_epsilon
         gain = torch.minimum(ratio * advantage, ratio.clamp(1 - eps, 1 + eps) * advantage)
-        return gain, log_weight, dist.entropy()
+        with torch.set_grad_enabled(self._entropy_bonus and torch.is_grad_enabled()):
+            entropy = dist.entropy()  # without a bonus, a diagnostic: no backward through it
+        return gain, log_weight, entropy
 
     def _stacked(self, theta0: Params) -> bool:
         """Whether ``theta0`` holds a stack of initialisations (one more leading dimension)."""
