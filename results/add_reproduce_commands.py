@@ -1,6 +1,7 @@
 """Give every committed result an epoch-bounded command that reproduces its tensors whatever the
-machine's speed (issue 12). Runs written by the current code carry one already (summary.json
-"reproduce"); this adds it to older ones from their config.toml and the meta-epochs they reached.
+machine's speed (issue 12), from its config.toml and the meta-epochs it reached. Distillations'
+commands are rewritten whenever a default changed since the run (e.g. the ``fast`` preset's critic
+lr, 1e-3 until issue 15): the command then names the old value.
 
 Run: ``python results/add_reproduce_commands.py`` (idempotent).
 """
@@ -40,19 +41,23 @@ def main() -> None:
     for path in sorted(ROOT.rglob("summary.json")):
         summary = json.loads(path.read_text())
         config = path.with_name("config.toml")
-        if "reproduce" in summary or not config.is_file():
+        if not config.is_file() or ("reproduce" in summary and summary["kind"] != "distill"):
             continue
         if summary["kind"] == "distill":
-            summary["reproduce"] = distill_command(distill_config(config), summary["meta_epochs"])
+            nproc = summary.get("world_size", 1)
+            command = distill_command(distill_config(config), summary["meta_epochs"], nproc=nproc)
         else:
-            summary["reproduce"] = baseline_command(config, summary["env_frames"])
+            command = baseline_command(config, summary["env_frames"])
+        if summary.get("reproduce") == command:
+            continue
+        summary["reproduce"] = command
         write_json(path, summary)
         print(f"{path.relative_to(ROOT)}: {summary['reproduce']}")
     for path in sorted(ROOT.rglob("kmin.json")):
         kmin = json.loads(path.read_text())
         run = tomllib.loads(path.with_name("config.toml").read_text())
         for k, row in kmin["results"].items():
-            if "reproduce" not in row:
+            if "reproduce" not in row:  # kmin's config.toml names the preset, not its values
                 cfg = distill_config(
                     path.with_name("config.toml"),
                     k=int(k),
