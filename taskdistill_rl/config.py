@@ -165,7 +165,7 @@ class DistillConfig:
     inner_lr_lr: float | None = None
     """Adam step size on the log inner lr (preset; the paper's is the distiller's). The inner lr
     starts at 0.02 and keeps growing for as long as a run lasts (the `fast` 1D files of 60 s end
-    at 16-28, 2D at 46-105, 3D-5D at 128-299): at the distiller's 3e-3 per step the first climb
+    at 16-35, 2D at 59-66, 3D-5D at 25-199): at the distiller's 3e-3 per step the first climb
     to ~1 alone would take ~1,700 updates."""
     inits_per_epoch: int | None = None
     """Initialisations M per meta-epoch (preset): the envs are split into M groups, each acting

@@ -169,8 +169,9 @@ class PPMO:
             inner_steps=config.inner_steps,
         )
         self.loss.make_value_estimator(ValueEstimators.GAE, gamma=config.gamma, lmbda=config.gae_lambda)
-        # fused: one kernel for the whole Adam update (a third of foreach's ~0.15 ms per step on
-        # CPU, a tenth of the per-parameter loop CPU defaults to): a meta-epoch takes ~50 steps
+        # fused: one kernel for the whole Adam update; for the 1D dataset + critic it took 89 us
+        # per step against foreach's 294 us and the default loop's 351 us (2 busy CPU cores),
+        # and a meta-epoch takes ~50 steps of each optimiser
         inner_lr = [self.dataset.log_inner_lr]
         others = [p for p in self.dataset.parameters() if p is not self.dataset.log_inner_lr]
         self.dataset_optim = torch.optim.Adam(
