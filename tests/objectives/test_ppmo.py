@@ -97,6 +97,21 @@ def test_critic_loss_trains_only_the_critic():
     )
 
 
+def test_the_entropy_bonus_reaches_the_dataset_only_when_it_has_a_weight():
+    loss, ds, td, theta0 = _setup(2)
+    out = loss(td, theta0)
+    assert not out["loss_entropy"].requires_grad and out["entropy"] > 0  # a diagnostic only
+    bonus = PPMOLoss(loss.learner, ds, loss.critic_network, entropy_coeff=0.01)
+    out = bonus(td, theta0)
+    logits = loss.act(loss.adapted_params(theta0), td["observation"])
+    expected = -0.01 * torch.distributions.Categorical(logits=logits).entropy().mean()
+    params = [ds.observation, ds.label, ds.log_inner_lr]
+    got, want = torch.autograd.grad(out["loss_entropy"], params), torch.autograd.grad(expected, params)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+        assert a.abs().sum() > 0
+
+
 @pytest.mark.parametrize(("shift", "sign"), [(-1.0, 1.0), (1.0, -1.0)], ids=["above-1+eps", "below-1-eps"])
 def test_clipping_stops_the_gradient_outside_the_trust_region_on_both_sides(shift, sign):
     """ratio e > 1.2 with positive advantages, and ratio 1/e < 0.8 with negative ones: both are
