@@ -157,7 +157,10 @@ def measure(algo: PPMO, plain: PlainPPO, repeats: int, device: str, base: dict) 
 
 def report(rows: dict, sb3: float | None, args: argparse.Namespace) -> str:
     git = ["git", "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, capture_output=True, text=True).stdout.strip() or "?"
+    try:
+        commit = subprocess.run(git, capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:  # no git on the machine (a lent GPU machine gets a copy of the tree)
+        commit = "?"
     frames = rows["plain PPO"]["frames"]
     cpu = platform.processor() or platform.machine()
     lines = [
