@@ -9,9 +9,11 @@
 #   preflight            Python, torch, the packages, the device (CUDA visible, NCCL built in)
 #   ppmo-collect         PPMO (library API) on 1D cart-pole: a rollout, everything on the device
 #   ppmo-update          ... one update: finite losses, the dataset moved, optimiser state on the device
-#   ppmo-evaluate        ... evaluate(n_learners=3, episodes=2, seed=0): finite, repeatable
+#   ppmo-evaluate        ... evaluate(n_learners=3, episodes=2, seed=0): finite, repeatable (CUDA: noted)
 #   ppmo-resume          ... state_dict -> torch.save -> torch.load(map_location="cpu") -> a fresh PPMO
-#                        -> one more meta-epoch == the uninterrupted run's third, bit for bit
+#                        -> one more meta-epoch == the uninterrupted run's third, bit for bit; on CUDA,
+#                        if the update is not bit-reproducible (two resumes differ), the rollout and
+#                        RNG state bit for bit and the learned tensors within rtol 1e-4
 #   distill              taskdistill distill --env NDCartPole-v0 --device $DEVICE --epochs 2
 #   distill-resume       ... --epochs 3 --resume (--epochs is the total): checkpoint state and distilled.pt
 #                        == an uninterrupted 3-epoch run's (on CUDA a difference is reported, not failed)
@@ -38,9 +40,12 @@
 # git ignores), then the device tool's `run` with carry [".whl"] and the command
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
 #     --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; \
-#   PYTHONUNBUFFERED=1 bash benchmarks/gpu_check.sh
-# (the script would install the wheels itself too), with timeout_s 600: the whole check takes a few
-# minutes on a GPU, and $OUT/gpu_check.log and $OUT/summary.txt come back.
+#   STAGE_TIMEOUT=240 bash benchmarks/gpu_check.sh
+# (the script would install the wheels itself too) and timeout_s 600. The run tool sends the
+# session's own checkout, so the scripts and .whl/ must be in it. Expected: a few minutes on a GPU
+# (every stage starts a Python process and a CUDA context; bench-atari runs the Atari preset's
+# 8 envs x 200 steps); STAGE_TIMEOUT=240 keeps one hung stage (an NCCL wait) from eating the call.
+# $OUT/gpu_check.log (every stage's log) and $OUT/summary.txt come back.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
