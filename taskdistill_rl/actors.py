@@ -16,6 +16,8 @@ from torch import distributions as D
 from torch import nn
 from torchrl.modules import MLP, IndependentNormal, ProbabilisticActor, ValueOperator
 
+from taskdistill_rl.envs.atari import as_float_frames
+
 NO_VALIDATION = {"validate_args": False}  # argument checks cost ~20% of a PPMO minibatch
 
 
@@ -77,6 +79,7 @@ class _AnyBatch(nn.Module):
         self.net = net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = as_float_frames(obs)  # a rollout's uint8 frames, read as the float [0, 1] learners see
         out = self.net(obs.reshape(-1, *obs.shape[-3:]))
         return out.reshape(*obs.shape[:-3], out.shape[-1])
 

@@ -637,7 +637,22 @@ def distill(
         float | None, typer.Option(help="Stop once periodic evaluation reaches R.")
     ] = None,
     seed: SeedOpt = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu, cuda or cuda:N. Default cpu even where a GPU is: a seed gives another file on "
+            "a GPU than on the CPU, so the device is chosen, not guessed. Files and checkpoints are "
+            "written from CPU copies either way.",
+        ),
+    ] = "cpu",
+    cudnn_benchmark: Annotated[
+        bool,
+        typer.Option(
+            "--cudnn-benchmark",
+            help="CUDA: let cuDNN pick the fastest convolutions (Atari) instead of deterministic ones; "
+            "faster, but a seed no longer reproduces the run.",
+        ),
+    ] = False,
     num_envs: Annotated[
         int | None,
         typer.Option(min=1, help="Environments stepped in parallel per rollout (default: the preset's)."),
@@ -757,6 +772,7 @@ def distill(
         target_return=target_return,
         seed=seed,
         device=device,
+        cudnn_benchmark=cudnn_benchmark,
         num_envs=num_envs,
         inits_per_epoch=inits_per_epoch,
         encoder_layers=encoder_layers,

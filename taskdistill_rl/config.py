@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from taskdistill_rl.devices import check_device
 from taskdistill_rl.errors import InvalidInputError
 
 # Appendix A of the paper, and the fastest schedule we measured that reaches the same returns
@@ -88,26 +89,9 @@ RUN_CONTROL = {
     "final_learners",
     "final_episodes",
     "device",
+    "cudnn_benchmark",
     "max_divergences",
 }
-
-
-def check_device(device: str) -> None:
-    """Raise one clear `InvalidInputError` for a device this torch cannot use, naming those it can."""
-    import torch
-
-    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError) as err:
-        raise InvalidInputError(f"unknown device {device!r}; devices here: {', '.join(available)}") from err
-    if kind == "cuda" and "cuda" not in available:
-        build = "has no CUDA support (a CPU build)" if torch.version.cuda is None else "sees no CUDA GPU"
-        raise InvalidInputError(
-            f"device {device!r}: this torch {torch.__version__} {build}; devices here: cpu"
-        )
-    if kind not in available:
-        raise InvalidInputError(f"device {device!r} is not supported; devices here: {', '.join(available)}")
 
 
 def evaluation_family(env_id: str) -> str:
@@ -153,7 +137,13 @@ class DistillConfig:
     seed: int = 0
     """Seeds the dataset init, learner inits, rollouts and shuffling."""
     device: str = "cpu"
-    """Torch device."""
+    """Torch device of the run (``cpu``, ``cuda``, ``cuda:1``): the dataset, learners, critic,
+    rollouts and evaluations live there; files and checkpoints are always written from CPU
+    copies. The default is the CPU whatever the machine has: a CUDA run of one seed gives another
+    file than a CPU run (docs/concepts.md#devices)."""
+    cudnn_benchmark: bool = False
+    """CUDA only: let cuDNN benchmark and pick the fastest convolutions (Atari's Nature-CNN) instead
+    of deterministic ones; faster, but a seed no longer gives the same run."""
     num_envs: int | None = None
     """Parallel environments per rollout (preset)."""
     steps_per_env: int | None = None

@@ -7,6 +7,7 @@ executing pickled code.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.errors import DistilledFileError, InvalidInputError
 from taskdistill_rl.fileformat import (
     ENCODER,
@@ -106,6 +108,18 @@ class DistilledDataset(nn.Module):
         )
 
     @property
+    def device(self) -> torch.device:
+        """Where the dataset's tensors live (a run's device; files always load on the CPU)."""
+        return self.observation.device
+
+    def on(self, device: torch.device | str) -> DistilledDataset:
+        """This dataset if it lives on ``device``, else a copy moved there (the original stays)."""
+        device = torch.device(device)
+        if self.device == device or (device.index is None and self.device.type == device.type):
+            return self
+        return copy.deepcopy(self).to(device)
+
+    @property
     def inner_lr(self) -> torch.Tensor:
         return self.log_inner_lr.exp()
 
@@ -117,7 +131,9 @@ class DistilledDataset(nn.Module):
         return {"mean": self.obs_mean.detach(), "var": self.obs_var.detach()}
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        """Environment observations as the learners see them (identity without ``obs_norm``)."""
+        """Environment observations as the learners see them: uint8 frames scaled to [0, 1], then
+        ``obs_norm`` applied (the identity for float observations without it)."""
+        obs = as_float_frames(obs)  # uint8 Atari frames as the float [0, 1] the learners saw
         return obs if not self.normalize_obs else normalize(obs, self.obs_mean, self.obs_var)
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
@@ -144,6 +160,9 @@ class DistilledDataset(nn.Module):
         dataset if asked."""
         head = self.trainable(module)
         params = {n: p.detach() for n, p in head.named_parameters()}
+        device = next(iter(params.values())).device if params else self.device
+        if device != self.device:  # a CPU module fitted on a file of a CUDA run: compute where it is
+            return self.on(device).fitted_params(module, steps=steps, create_graph=create_graph)
         X, Y, lr = self.encode(self.observation), self.label, self.inner_lr
         if not create_graph:
             X, Y, lr = X.detach(), Y.detach(), lr.detach()
@@ -180,7 +199,8 @@ class DistilledDataset(nn.Module):
         return module
 
     def make_policy(self, seed: int | None = None, *, action_space: Any = None) -> Policy:
-        """A fresh learner from Λ, fitted in one step, with ``predict(obs, deterministic=False)``.
+        """A fresh learner from Λ, fitted in one step, with ``predict(obs, deterministic=False)``,
+        on this dataset's device (learners are sampled on the CPU, then moved).
 
         ``action_space`` (a gymnasium ``Box``) clips continuous NumPy actions, as SB3 does; without
         it they are unclipped (see :class:`Policy`)."""
@@ -188,7 +208,7 @@ class DistilledDataset(nn.Module):
         if env and self.meta.get("env_kwargs"):
             env = f"{env} {self.meta['env_kwargs']}"
         return Policy(
-            self.fit(self.make_learner(seed)),
+            self.fit(self.make_learner(seed).to(self.device)),
             log_std=None if self.log_std is None else self.log_std.detach(),
             obs_norm=self.obs_norm,
             obs_shape=self.obs_shape,
@@ -212,9 +232,18 @@ class DistilledDataset(nn.Module):
         return to_torchrl_actor(self, seed=seed)
 
     def _check_module(self, module: nn.Module) -> None:
+        devices = {p.device for p in module.parameters()}
+        if self.encoder_layers and devices - {self.device}:
+            raise InvalidInputError(
+                f"module is on {sorted(map(str, devices))} but this dataset and its encoder are on "
+                f"{self.device}: move one of them (module.to(ds.device), or ds.to(device))"
+            )
+        X = self.observation.detach()[:1]
+        if len(devices) == 1:
+            X = X.to(next(iter(devices)))
         try:
             with torch.no_grad():
-                out = module(self.observation.detach()[:1])
+                out = module(X)
         except RuntimeError as err:
             raise InvalidInputError(
                 f"module cannot take this dataset's observations {tuple(self.obs_shape)}: {err}"
@@ -227,18 +256,23 @@ class DistilledDataset(nn.Module):
 
     # -- files ------------------------------------------------------------------------------------
     def to_payload(self) -> dict:
-        """The file's content (format v2): a plain dict of cloned tensors and primitive meta."""
+        """The file's content (format v2): a plain dict of cloned CPU tensors and primitive meta,
+        whatever device the dataset is on (stock ``torch.load`` opens it on a machine without a GPU)."""
+
+        def saved(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().to("cpu", torch.float32, copy=True)
+
         payload: dict[str, Any] = {
-            OBSERVATION: self.observation.detach().float().clone(),
-            LABEL: self.label.detach().float().clone(),
-            INNER_LR: self.inner_lr.detach().float().clone(),
+            OBSERVATION: saved(self.observation),
+            LABEL: saved(self.label),
+            INNER_LR: saved(self.inner_lr),
         }
         if self.log_std is not None:
-            payload[LOG_STD] = self.log_std.detach().float().clone()
+            payload[LOG_STD] = saved(self.log_std)
         if self.normalize_obs:
-            payload[OBS_NORM] = {"mean": self.obs_mean.float().clone(), "var": self.obs_var.float().clone()}
+            payload[OBS_NORM] = {"mean": saved(self.obs_mean), "var": saved(self.obs_var)}
         if self.encoder_layers:
-            payload[ENCODER] = {n: p.detach().float().clone() for n, p in self.encoder.named_parameters()}
+            payload[ENCODER] = {n: saved(p) for n, p in self.encoder.named_parameters()}
         payload[META] = {
             **self.meta,
             "k": self.k,
@@ -401,7 +435,8 @@ class Policy:
         as_numpy = not isinstance(obs, torch.Tensor)
         param = next(self.module.parameters(), None)
         device = param.device if param is not None else None
-        x = torch.as_tensor(np.asarray(obs) if as_numpy else obs, dtype=torch.float32, device=device)
+        x = as_float_frames(torch.as_tensor(np.asarray(obs) if as_numpy else obs, device=device))
+        x = x.to(torch.float32)
         self._check_shape(x)
         if self.obs_norm is not None:
             x = normalize(x, self.obs_norm["mean"], self.obs_norm["var"])

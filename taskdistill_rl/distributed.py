@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.distributed as dist
 
+from taskdistill_rl.devices import check_device
 from taskdistill_rl.errors import CheckpointError, Interrupted, TaskDistillError
 from taskdistill_rl.io import atomic_write
 from taskdistill_rl.ppmo import PPMO
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from taskdistill_rl.config import DistillConfig
 
 DEFAULT_TIMEOUT_S = 1800.0  # a collective waits this long for a rank (rank 0 may be evaluating Atari)
-_STREAM_KEYS = ("generators", "torch_rng", "rollout")
+_STREAM_KEYS = ("generators", "torch_rng", "cuda_rng", "rollout")  # cuda_rng: CUDA runs only
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,14 @@ def join(world: World, device: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> 
 
     Any collective that waits longer than ``timeout_s`` for a rank raises, so a rank that hangs
     or dies fails the job instead of freezing it."""
-    if device.startswith("cuda"):
+    check_device(device)  # one clear line, before any CUDA call, when this machine has no GPU
+    if torch.device(device).type == "cuda":
+        device = f"cuda:{world.local_rank}"
+        check_device(device)
         torch.cuda.set_device(world.local_rank)
-        device, backend = f"cuda:{world.local_rank}", "nccl"  # untested: no GPU on our CI machine
+        # NCCL for the CUDA tensors (gradients, statistics), gloo for the CPU ones (stop votes,
+        # episode counts) and the pickled objects (checkpoint streams, evaluations)
+        backend = "cpu:gloo,cuda:nccl"
     else:
         backend = "gloo"
     if not dist.is_initialized():
@@ -209,33 +215,37 @@ class DataParallelPPMO(PPMO):
             PPMO.load_state_dict(self, started_from)  # the last completed state, for the checkpoint
             raise
 
-    def _packet(self, finite: bool) -> torch.Tensor:
-        """The gradients flattened (zeros where a rank has none), then [non-finite, stop] flags."""
+    def _packet(self, finite: torch.Tensor) -> torch.Tensor:
+        """The gradients flattened (zeros where a rank has none), then [non-finite, stop] flags,
+        all on the run's device (no host read: ``finite`` is a device tensor)."""
         reference = self._learned[0]
+        like = {"dtype": reference.dtype, "device": reference.device}
         parts = [
-            p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=reference.dtype)
+            p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), **like)
             for p in self._learned
         ]
-        flags = torch.tensor([0.0 if finite else 1.0, float(self.signals.signum > 0)], dtype=reference.dtype)
-        return torch.cat([*(part.to(reference.device) for part in parts), flags.to(reference.device)])
+        stop = torch.full((1,), float(self.signals.signum > 0), **like)
+        return torch.cat([*parts, (~finite.reshape(1)).to(**like), stop])
 
     def _announce_stop(self) -> None:
-        packet = torch.zeros_like(self._packet(True))
+        packet = torch.zeros_like(self._packet(torch.ones(1, dtype=torch.bool)))
         packet[-1] = 1.0
         dist.all_reduce(packet)
 
-    def _reduce_gradients(self, finite: bool) -> bool:
+    def _reduce_gradients(self, finite: torch.Tensor) -> torch.Tensor:
         packet = self._packet(finite)
         dist.all_reduce(packet)
-        if packet[-1] > 0:
-            raise StopRequested
         packet /= self.world.size
         offset = 0
         for p in self._learned:
             if p.grad is not None:
                 p.grad.copy_(packet[offset : offset + p.numel()].view_as(p.grad))
             offset += p.numel()
-        return bool(packet[-2] == 0)
+        return torch.stack([packet[-2] == 0, packet[-1] > 0])
+
+    def _check_flags(self, flags: list[bool]) -> None:
+        if flags[1]:  # a signal on some rank: every rank drops this meta-epoch
+            raise StopRequested
 
     def _update_obs_statistics(self, observations: torch.Tensor) -> None:
         """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge)."""
@@ -274,8 +284,8 @@ class DataParallelPPMO(PPMO):
     # -- state: shared tensors once, every rank's stream ------------------------------------------
     def state_dict(self) -> dict:
         """Collective: every rank calls it; rank 0's result holds every rank's stream state."""
-        state = PPMO.state_dict(self)
-        own = {key: state.pop(key) for key in _STREAM_KEYS}
+        state = PPMO.state_dict(self)  # CPU tensors: nothing of another rank's GPU is pickled
+        own = {key: state.pop(key) for key in _STREAM_KEYS if key in state}
         streams = [None] * self.world.size if self.world.is_main else None
         dist.gather_object(own, streams, dst=0)
         return {**state, "world_size": self.world.size, "streams": streams}

@@ -11,6 +11,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.devices import to_device
 from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
@@ -91,6 +92,7 @@ def _group_indices(keys: list) -> list[list[int]]:
 def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
     """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
     X, Y, lr = ds.encode(ds.observation).detach(), ds.label.detach(), ds.inner_lr.detach()
+    params = {name: p.to(X.device) for name, p in params.items()}  # sampled on the CPU
     layers = mlp_layers(skeleton) if X.dim() == 2 else None
     if layers is not None:
         return mlp_population_step_(layers, params, X, Y, float(lr), steps=steps)
@@ -110,7 +112,8 @@ def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: in
         params, _ = stack_module_state(heads)
         params = {name: p.detach() for name, p in params.items()}
         skeleton = copy.deepcopy(heads[0]).to("meta")
-        groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
+        index = torch.tensor(members, device=ds.device)
+        groups.append((index, skeleton, _fit_group(ds, skeleton, params, steps)))
     return Population(groups, len(learners))
 
 
@@ -135,7 +138,8 @@ def sample_population(
             skeleton = ds.trainable(arch.build())
         params = arch.sample_stacked(len(members), generator)
         params = {name: params[name] for name, _ in skeleton.named_parameters()}  # the head's
-        groups.append((torch.tensor(members), skeleton, _fit_group(ds, skeleton, params, steps)))
+        index = torch.tensor(members, device=ds.device)
+        groups.append((index, skeleton, _fit_group(ds, skeleton, params, steps)))
     return Population(groups, n)
 
 
@@ -199,6 +203,7 @@ def evaluate_distributions(
     if not names:
         raise InvalidInputError("give at least one learner distribution")
     distributions = {name: distribution_for(ds, name) for name in names}  # unknown names fail here
+    ds = ds.on(device)  # populations are fitted and act where the evaluation runs
     env_id = env_id or ds.meta.get("env_id")
     if env_id is None:
         raise InvalidInputError("no env_id given and the dataset's meta names none")
@@ -312,11 +317,11 @@ class _Actor:
     a sub-env moves to another learner), or, when every sub-env plays, the population itself."""
 
     def __init__(self, ds, population, num_envs, *, deterministic, seed, device):
-        self.ds, self.population, self.num_envs = ds, population, num_envs
+        self.ds, self.population, self.num_envs = ds.on(device), population, num_envs
         self.log_std = None if ds.log_std is None else ds.log_std.detach().to(device)
         self.deterministic = deterministic
         self.stacked = StackedMLPs(population, device=device) if StackedMLPs.supports(population) else None
-        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.generator = torch.Generator(device=device).manual_seed(seed) if not deterministic else None
         self.noise_shape = (num_envs,) if self.log_std is None else (num_envs, self.log_std.numel())
         self.device = device
         self._learner: torch.Tensor | None = None
@@ -327,7 +332,7 @@ class _Actor:
     ) -> torch.Tensor:
         """Actions for ``obs [A, *obs_shape]`` of the sub-envs ``index`` (None: all, A = num_envs),
         row ``r`` played by learner ``learner[r]`` (-1: none; its action is arbitrary)."""
-        obs = self.ds.encode(self.ds.normalize(obs.to(self.device)))
+        obs = self.ds.encode(self.ds.normalize(to_device(obs, self.device)))
         raw = self._forward(obs, learner.to(self.device))
         if self.deterministic:
             return raw.argmax(-1) if self.log_std is None else raw
@@ -409,7 +414,9 @@ def _queued_rollout(
     cap = max_steps if max_steps is not None or family != "atari" else MAX_AGENT_STEPS
     processes = min(processes, width // MIN_ENVS_PER_PROCESS)
     if family in ("ndcartpole", "atari") or processes <= 1:
-        env = make_env(env_id, num_envs=width, seed=seed, device=device, **env_kwargs)
+        # gymnasium envs step on the CPU; the actor copies their observations to its device
+        env_device = device if family == "ndcartpole" else "cpu"
+        env = make_env(env_id, num_envs=width, seed=seed, device=env_device, **env_kwargs)
     else:
         probe = make_env(env_id, num_envs=1, **env_kwargs)  # the checks need a TorchRL env here
         try:

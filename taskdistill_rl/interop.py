@@ -336,7 +336,9 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
     from taskdistill_rl.actors import make_actor
     from taskdistill_rl.obs_norm import NormalizedInput
 
-    net = ds.fit(module if module is not None else ds.make_learner(seed))
+    net = ds.fit(module if module is not None else ds.make_learner(seed).to(ds.device))
+    device = next((p.device for p in net.parameters()), ds.device)
+    ds = ds.on(device)  # the actor's tensors on its learner's device
     if ds.obs_norm is not None:
         net = NormalizedInput(net, ds)
     return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())

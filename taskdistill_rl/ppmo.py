@@ -25,8 +25,16 @@ from torchrl.objectives import ValueEstimators
 from taskdistill_rl.actors import make_actor, make_critic
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.devices import (
+    configure_determinism,
+    cpu_copy,
+    fused_adam_supported,
+    pinned_outputs,
+    rng_states,
+    set_rng_states,
+)
 from taskdistill_rl.envs import BatchedNDCartPole, make_env
-from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, convention, training_rewards
+from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, as_float_frames, convention, training_rewards
 from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_dataset
@@ -95,17 +103,24 @@ class PPMO:
             overrides["env"] = env
         config = (replace(config, **overrides) if overrides else config).resolved()
         torch.manual_seed(config.seed)  # the critic's (and, for stream 0, the collection's) draws
+        self.device = torch.device(config.device)
+        configure_determinism(self.device, cudnn_benchmark=config.cudnn_benchmark)
         self.stream_seed = config.seed + STREAM_SEED_STRIDE * stream
         if isinstance(env, EnvBase):
             self.env = env
         else:
+            # ND cart-pole's physics is torch and steps on the run's device; gymnasium envs step
+            # on the CPU and hand the collector pinned tensors to copy without blocking
+            torch_env = env_family(config.env) == "ndcartpole"
             self.env = make_env(
                 config.env,
                 num_envs=config.num_envs,
-                device=config.device,
+                device=self.device if torch_env else "cpu",
                 seed=self.stream_seed,
                 **config.env_kwargs,
             )
+            if not torch_env:
+                self.env = pinned_outputs(self.env, self.device)
         if len(self.env.batch_size) != 1:
             raise InvalidInputError(
                 f"the env must be batched with batch_size [num_envs], got {tuple(self.env.batch_size)}"
@@ -146,20 +161,20 @@ class PPMO:
             encoder_layers=config.encoder_layers,
             meta=meta,
             generator=torch.Generator().manual_seed(config.seed),
-        ).to(config.device)
+        ).to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
         self.shuffle_generator = torch.Generator().manual_seed(self.stream_seed + 2)
 
         # π^0 for collection: the learner architecture holding θ^1 (detached) each meta-epoch.
-        self.policy_net = self.learners.build().to(config.device)
+        self.policy_net = self.learners.build().to(self.device)
         self.head = self.dataset.trainable(self.policy_net)  # what the inner step trains
         wrap = (lambda net: NormalizedInput(net, self.dataset)) if config.normalize_obs else None
         self.acting = _GroupedLearners(self.head, self.dataset)
         self.actor = make_actor(
             self.acting if wrap is None else wrap(self.acting), log_std=self.dataset.log_std
         )
-        self.critic = make_critic(obs_shape, wrap=wrap).to(config.device)
+        self.critic = make_critic(obs_shape, wrap=wrap).to(self.device)
         self.loss = PPMOLoss(
             self.head,
             self.dataset,
@@ -169,19 +184,22 @@ class PPMO:
             inner_steps=config.inner_steps,
         )
         self.loss.make_value_estimator(ValueEstimators.GAE, gamma=config.gamma, lmbda=config.gae_lambda)
+        # its buffers too (clip ε, entropy weight, GAE's γ and λ): CUDA's clamp takes no CPU bounds
+        self.loss.to(self.device)
         # fused: one kernel for the whole Adam update; for the 1D dataset + critic it took 89 us
         # per step against foreach's 294 us and the default loop's 351 us (2 busy CPU cores),
         # and a meta-epoch takes ~50 steps of each optimiser
+        fused = fused_adam_supported(self.device)
         inner_lr = [self.dataset.log_inner_lr]
         others = [p for p in self.dataset.parameters() if p is not self.dataset.log_inner_lr]
         self.dataset_optim = torch.optim.Adam(
             [{"params": others}, {"params": inner_lr, "lr": config.inner_lr_lr}],
             lr=config.distiller_lr,
             eps=1e-5,
-            fused=True,
+            fused=fused,
         )
         self.critic_optim = torch.optim.Adam(
-            self.critic.parameters(), lr=config.critic_lr, eps=1e-5, fused=True
+            self.critic.parameters(), lr=config.critic_lr, eps=1e-5, fused=fused
         )
         self.meta_epoch = 0
         self.frames = 0
@@ -203,7 +221,7 @@ class PPMO:
         """θ⁰ for the next meta-epoch: ``inits_per_epoch`` fresh learners from Λ (their trainable
         parts), stacked ``[M, *shape]``."""
         stacked = self.learners.sample_stacked(self.config.inits_per_epoch, self.init_generator)
-        return {name: stacked[name].to(self.config.device) for name, _ in self.head.named_parameters()}
+        return {name: stacked[name].to(self.device) for name, _ in self.head.named_parameters()}
 
     def collect(self, theta0: Params | None = None) -> Rollout:
         """Sample θ⁰ (unless given), act in each env group with its one-step learner θ¹,
@@ -229,7 +247,11 @@ class PPMO:
 
     def update(self, rollout: Rollout) -> dict:
         """PPO epochs on the rollout through the inner step; a non-finite loss or gradient rolls
-        the dataset, critic and optimisers back and halves both Adam lrs. Returns the metrics."""
+        the dataset, critic and optimisers back and halves both Adam lrs. Returns the metrics.
+
+        Reads one boolean back to the host per minibatch (the divergence guard's, which decides
+        whether the step is taken) and the metrics once at the end: the diagnostics are summed on
+        the device (a CUDA update does not wait on the GPU after every minibatch)."""
         cfg = self.config
         started = time.perf_counter()
         sums = dict.fromkeys(DIAGNOSTICS, 0.0)
@@ -242,16 +264,16 @@ class PPMO:
                 total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
                 self.dataset_optim.zero_grad(set_to_none=True)
                 self.critic_optim.zero_grad(set_to_none=True)
-                finite = bool(torch.isfinite(total))
-                if finite:
-                    total.backward()
-                diverged = not self._reduce_gradients(finite)
-                if not diverged:
-                    norms = [
-                        nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
-                        for module in (self.dataset, self.critic)
-                    ]
-                    diverged = not all(torch.isfinite(norm) for norm in norms)
+                total.backward()  # a non-finite loss leaves non-finite gradients: rolled back below
+                flags = self._reduce_gradients(torch.isfinite(total).reshape(1))
+                norms = [
+                    nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+                    for module in (self.dataset, self.critic)
+                ]
+                finite = flags[:1] & torch.isfinite(torch.stack(norms)).all()
+                flags = torch.cat([finite, flags[1:]]).tolist()  # the minibatch's one read-back
+                self._check_flags(flags)
+                diverged = not flags[0]
                 if diverged:
                     self._roll_back(good)
                     break
@@ -259,7 +281,7 @@ class PPMO:
                 self.critic_optim.step()
                 updates += 1
                 for key in sums:
-                    sums[key] += float(out[key].detach())
+                    sums[key] = sums[key] + out[key].detach()
             if diverged:
                 break
         if self.dataset.normalize_obs and not diverged:  # next meta-epoch's statistics
@@ -274,7 +296,8 @@ class PPMO:
             )
         self.meta_epoch += 1
         returns = rollout.episode_returns
-        metrics = {f"train/{k}": v / max(updates, 1) for k, v in sums.items()}
+        totals = torch.stack([torch.as_tensor(v, device=self.device) for v in sums.values()]).tolist()
+        metrics = {f"train/{k}": v / max(updates, 1) for k, v in zip(sums, totals, strict=True)}
         metrics.update(
             {
                 "meta_epoch": self.meta_epoch,
@@ -294,9 +317,14 @@ class PPMO:
         )
         return metrics
 
-    def _reduce_gradients(self, finite: bool) -> bool:
-        """Where data-parallel ranks average their gradients; True if every loss was finite."""
+    def _reduce_gradients(self, finite: torch.Tensor) -> torch.Tensor:
+        """Where data-parallel ranks average their gradients. ``finite``: ``[1]`` bool on the
+        device, this process's loss is finite. Returns flags ``[finite everywhere, ...]`` on the
+        device; :meth:`_check_flags` reads them once they are on the host."""
         return finite
+
+    def _check_flags(self, flags: list[bool]) -> None:
+        """Act on the host copy of :meth:`_reduce_gradients`' flags (a distributed stop)."""
 
     def _update_obs_statistics(self, observations: torch.Tensor) -> None:
         update_running(self.dataset.obs_mean, self.dataset.obs_var, self.dataset.obs_count, observations)
@@ -345,7 +373,9 @@ class PPMO:
                 self.actor,
                 frames_per_batch=self.config.num_envs * self.config.steps_per_env,
                 total_frames=-1,
-                device=self.config.device,
+                env_device=self.env.device,
+                policy_device=self.device,
+                storing_device=self.device,
                 auto_register_policy_transforms=False,
                 trust_policy=True,  # l = 5: the acting net is the dataset's encoder, not the actor's own
             )
@@ -433,25 +463,30 @@ class PPMO:
     def state_dict(self) -> dict:
         """Everything that decides what is learned next: tensors, optimisers, every RNG, the
         rollout's position. Plain tensors and primitives (``torch.load(weights_only=True)``)."""
-        return {
-            "meta_epoch": self.meta_epoch,
-            "frames": self.frames,
-            "consecutive_divergences": self.consecutive_divergences,
-            "dataset": self.dataset.state_dict(),
-            "critic": self.critic.state_dict(),
-            "dataset_optim": self.dataset_optim.state_dict(),
-            "critic_optim": self.critic_optim.state_dict(),
-            **self.stream_state(),
-        }
+        return cpu_copy(
+            {
+                "meta_epoch": self.meta_epoch,
+                "frames": self.frames,
+                "consecutive_divergences": self.consecutive_divergences,
+                "dataset": self.dataset.state_dict(),
+                "critic": self.critic.state_dict(),
+                "dataset_optim": self.dataset_optim.state_dict(),
+                "critic_optim": self.critic_optim.state_dict(),
+                **self.stream_state(),
+            }
+        )
 
     def stream_state(self) -> dict:
         """The part of the state that is this random stream's own (a distributed rank's): RNGs and
-        where the rollout stands. The rest is the same in every stream."""
-        return {
-            "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
-            "torch_rng": torch.get_rng_state(),
-            "rollout": self._rollout_state(),
-        }
+        where the rollout stands. The rest is the same in every stream. CPU tensors (a CUDA run
+        adds the GPU's generator state, ``cuda_rng``)."""
+        return cpu_copy(
+            {
+                "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
+                **rng_states(self.device),
+                "rollout": self._rollout_state(),
+            }
+        )
 
     def load_state_dict(self, state: dict) -> None:
         self.dataset.load_state_dict(state["dataset"])
@@ -460,7 +495,7 @@ class PPMO:
         self.critic_optim.load_state_dict(state["critic_optim"])
         self.init_generator.set_state(state["generators"][0])
         self.shuffle_generator.set_state(state["generators"][1])
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_states(state, self.device)
         if self._collector is not None:
             self._collector.shutdown()
             self._collector = None
@@ -504,7 +539,7 @@ class _GroupedLearners(nn.Module):
         self.params: Params = {}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.dataset.encode(obs)
+        features = self.dataset.encode(as_float_frames(obs))
         if not self.params:  # direct RL: the encoder is the whole learner
             return features
         m = next(iter(self.params.values())).shape[0]

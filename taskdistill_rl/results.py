@@ -123,10 +123,15 @@ def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 
             args += [flag, str(value)]
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")
+    if config.device != "cpu":  # a seed gives other tensors on a GPU than on the CPU
+        args += ["--device", config.device]
+    if config.cudnn_benchmark:
+        args.append("--cudnn-benchmark")
     args += ["--epochs", str(meta_epochs), "--out", out]
     if nproc > 1:
         args += ["--nproc", str(nproc)]
     skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget", "device"}
+    skip |= {"cudnn_benchmark"}
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
     other = {
         f.name: getattr(config, f.name)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from taskdistill_rl.callbacks import Callback
+from taskdistill_rl.devices import cpu_copy
 from taskdistill_rl.errors import CheckpointError
 from taskdistill_rl.io import atomic_write
 
@@ -88,14 +89,16 @@ class RunLoop:
 
     def state_dict(self) -> dict:
         states = {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}
-        return {
-            "layout": CHECKPOINT_LAYOUT,
-            "config_hash": self.config_hash(),
-            "meta_epoch": self.algo.meta_epoch,
-            "wall_seconds": self.wall_seconds,
-            "algo": self.algo.state_dict(),
-            "callbacks": {**self._pending_states, **states},
-        }
+        return cpu_copy(
+            {
+                "layout": CHECKPOINT_LAYOUT,
+                "config_hash": self.config_hash(),
+                "meta_epoch": self.algo.meta_epoch,
+                "wall_seconds": self.wall_seconds,
+                "algo": self.algo.state_dict(),
+                "callbacks": {**self._pending_states, **states},
+            }
+        )  # a checkpoint holds CPU tensors only: it resumes on any machine
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         path = Path(path) if path is not None else self.checkpoint_path
@@ -114,7 +117,8 @@ class RunLoop:
         if path is None or not path.is_file():
             raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
         try:
-            state = torch.load(path, weights_only=True, map_location=self.algo.config.device)
+            # on the CPU first (RNG states must stay there); the algorithm moves its tensors
+            state = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as err:
             raise CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from err
         if not isinstance(state, dict):

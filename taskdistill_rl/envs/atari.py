@@ -4,9 +4,11 @@ Both conventions make the emulator env with ``frameskip=1`` and let gymnasium's
 ``AtariPreprocessing`` skip 4 frames with max-pooling over the last two (flickering sprites stay
 visible), draw 84×84 grayscale frames scaled to [0, 1], and start each game with up to 30 no-ops
 (Huang et al.'s ``NoopResetEnv(30)``, also AtariPreprocessing's default); then 4 frames are
-stacked, oldest first. Games are never cut at a life loss (gymnasium's ``terminal_on_life_loss``
-restarts the whole game, which is not Huang et al.'s ``EpisodicLifeEnv``); the ALE itself
-truncates a game at 108,000 emulator frames (27,000 agent steps).
+stacked, oldest first. The batched envs of a run keep frames as uint8 (a quarter of the bytes of a
+rollout); they become float [0, 1] when a learner or the critic reads them. Games are never cut
+at a life loss (gymnasium's ``terminal_on_life_loss`` restarts the whole game, which is not
+Huang et al.'s ``EpisodicLifeEnv``); the ALE itself truncates a game at 108,000 emulator frames
+(27,000 agent steps).
 
 - ``ALE/*-v5`` (Machado et al.): sticky actions, the previous action repeated with probability
   0.25 at every emulator frame. PPMO trains on sign-clipped rewards, as Huang et al. do.
@@ -23,6 +25,7 @@ import multiprocessing
 from typing import Any
 
 import gymnasium as gym
+import torch
 
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
 
@@ -57,8 +60,17 @@ def convention(env_id: str) -> str:
     return "v5" if gym.spec(env_id).version == 5 else "v4"
 
 
+def as_float_frames(obs: torch.Tensor) -> torch.Tensor:
+    """uint8 frames as the float32 [0, 1] values learners see (``AtariPreprocessing(scale_obs=True)``
+    divides by 255 in float32 too, so both give the same bits); other tensors unchanged."""
+    return obs.float() / 255 if obs.dtype == torch.uint8 else obs
+
+
 def preprocessing_record() -> list[dict]:
-    """The pipeline by name with its arguments, as a file's ``meta["preprocessing"]`` records it."""
+    """The pipeline by name with its arguments, as a file's ``meta["preprocessing"]`` records it:
+    what the learners see. The batched env keeps the frames as uint8 and the learners scale them
+    (:func:`as_float_frames`) to exactly these values, so the record stays ``scale_obs=True`` and
+    files written before and after that change evaluate alike."""
     return [
         {"name": "AtariEnv", "kwargs": {"frameskip": 1}},
         {
@@ -94,11 +106,14 @@ def check_atari_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
         )
 
 
-def make_atari(env_id: str, **env_kwargs: Any) -> gym.Env:
+def make_atari(env_id: str, *, uint8_frames: bool = False, **env_kwargs: Any) -> gym.Env:
     """One preprocessed Atari env (gymnasium API): observations ``[4, 84, 84]`` float32 in [0, 1].
 
-    ``env_kwargs`` go to the emulator env (``repeat_action_probability``, ``full_action_space``,
-    ``mode``, ``difficulty``, ...).
+    ``uint8_frames=True`` leaves the frames as uint8 pixels in [0, 255] (``scale_obs=False``), a
+    quarter of the bytes: the batched env of :func:`~taskdistill_rl.envs.factory.make_env` does
+    this, and learners read them through :func:`as_float_frames`, which gives the same float32
+    values ``scale_obs=True`` would have (``x / 255`` in float32). ``env_kwargs`` go to the emulator
+    env (``repeat_action_probability``, ``full_action_space``, ``mode``, ``difficulty``, ...).
     """
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
@@ -117,7 +132,7 @@ def make_atari(env_id: str, **env_kwargs: Any) -> gym.Env:
             screen_size=SCREEN_SIZE,
             terminal_on_life_loss=False,
             grayscale_obs=True,
-            scale_obs=True,
+            scale_obs=not uint8_frames,
         )
     except gym.error.DependencyNotInstalled as err:
         raise UnknownEnvError(f"{env_id!r} needs opencv: pip install 'taskdistill_rl[atari]'") from err
@@ -131,12 +146,13 @@ class _AtariFactory:
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
 
     def __call__(self) -> gym.Env:
-        return make_atari(self.env_id, **self.env_kwargs)
+        return make_atari(self.env_id, uint8_frames=True, **self.env_kwargs)
 
 
 def make_atari_vector(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
-    """``num_envs`` preprocessed games: one worker process each (async) when there are several,
-    so emulation runs on every core; auto-reset in the same step, as TorchRL's wrapper expects."""
+    """``num_envs`` preprocessed games with uint8 frames (a rollout's observations take a quarter
+    of float32's bytes): one worker process each (async) when there are several, so emulation
+    runs on every core; auto-reset in the same step, as TorchRL's wrapper expects."""
     make_atari(env_id, **env_kwargs).close()  # bad arguments fail here, with one clear error
     factory = _AtariFactory(env_id, env_kwargs)
     mode = gym.vector.AutoresetMode.SAME_STEP
@@ -150,6 +166,7 @@ def make_atari_vector(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vect
 
 __all__ = [
     "MAX_AGENT_STEPS",
+    "as_float_frames",
     "convention",
     "is_atari",
     "make_atari",

@@ -61,10 +61,10 @@ def env_family(env_id: str) -> str:
 def _float_observations(env: EnvBase) -> EnvBase:
     """Cast float64 observations to float32 (MuJoCo; torchrl-notes surprise 5)."""
     keys = [k for k, spec in env.observation_spec.items(True, True) if spec.dtype == torch.float64]
-    return _with_transform(env, DoubleToFloat(in_keys=keys)) if keys else env
+    return with_transform(env, DoubleToFloat(in_keys=keys)) if keys else env
 
 
-def _with_transform(env: EnvBase, transform) -> TransformedEnv:
+def with_transform(env: EnvBase, transform) -> TransformedEnv:
     """``env`` followed by ``transform``, as one flat pipeline (gymnasium vector envs come
     wrapped in a TransformedEnv already; nesting another makes TorchRL warn and unwrap)."""
     if isinstance(env, TransformedEnv):
@@ -85,7 +85,7 @@ def _continuous_control(env: EnvBase) -> EnvBase:
     if len(low) != 1 or len(high) != 1:  # ClipTransform takes scalars; every MuJoCo v5 box is uniform
         log.warning("per-dimension action bounds: actions reach the env unclipped (MuJoCo clamps controls)")
         return env
-    return _with_transform(env, ClipTransform(in_keys_inv=["action"], low=float(low), high=float(high)))
+    return with_transform(env, ClipTransform(in_keys_inv=["action"], low=float(low), high=float(high)))
 
 
 def describe_preprocessing(env: EnvBase) -> list[dict]:
