@@ -104,6 +104,7 @@ class PPMO:
                 num_envs=config.num_envs,
                 device=config.device,
                 seed=self.stream_seed,
+                backend=config.env_backend,
                 **config.env_kwargs,
             )
         if len(self.env.batch_size) != 1:
@@ -136,6 +137,7 @@ class PPMO:
                 "episodic_life": False,
                 "max_agent_steps": MAX_AGENT_STEPS,
             }
+            meta["env_backend"] = getattr(self.env, "env_backend", config.env_backend)
         self.dataset = DistilledDataset(
             k=config.k,
             obs_shape=obs_shape,
@@ -335,6 +337,7 @@ class PPMO:
             seed=seed,
             inner_steps=self.config.inner_steps,
             device=self.config.device,
+            backend=self.config.env_backend,
         )
 
     # -- rollouts ---------------------------------------------------------------------------------
