@@ -164,3 +164,11 @@ def test_unknown_backend_and_missing_envpool_name_the_fix(monkeypatch):
 def test_cli_refuses_envpool_for_a_non_atari_env_in_one_line(capsys):
     assert main(["distill", "--env", "CartPole-v1", "--env-backend", "envpool", "--epochs", "1", "-q"]) == 1
     assert "Atari games only" in capsys.readouterr().err
+
+
+def test_the_reproduce_command_names_the_backend():
+    from taskdistill_rl.results import distill_command
+
+    command = distill_command(DistillConfig(env="ALE/Pong-v5", env_backend="envpool").resolved(), 3)
+    assert "--env-backend envpool" in command and "# and" not in command
+    assert "--env-backend" not in distill_command(DistillConfig(env="ALE/Pong-v5").resolved(), 3)
