@@ -172,3 +172,38 @@ def test_the_reproduce_command_names_the_backend():
     command = distill_command(DistillConfig(env="ALE/Pong-v5", env_backend="envpool").resolved(), 3)
     assert "--env-backend envpool" in command and "# and" not in command
     assert "--env-backend" not in distill_command(DistillConfig(env="ALE/Pong-v5").resolved(), 3)
+
+
+_FLOAT_FRAMES = next(s for s in atari.preprocessing_record() if s["name"] == "AtariPreprocessing")["kwargs"][
+    "scale_obs"
+]
+
+
+@pytest.mark.xfail(
+    _FLOAT_FRAMES,
+    reason="the learners read float frames until the uint8 rollouts (issue 23) land; EnvPool's are uint8",
+    raises=RuntimeError,
+    strict=True,
+)
+def test_a_pong_run_on_envpool_distils_evaluates_and_writes_its_backend(tmp_path):
+    out = tmp_path / "pong"
+    config = tmp_path / "tiny.toml"
+    config.write_text("steps_per_env = 16\nminibatch_size = 32\n")
+    args = ["distill", "--env", "ALE/Pong-v5", "--env-backend", "envpool", "--epochs", "1", "--num-envs", "2"]
+    args += [
+        "--config",
+        str(config),
+        "--final-learners",
+        "1",
+        "--final-episodes",
+        "1",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    assert main(args) == 0
+    payload = torch.load(out / "distilled.pt", weights_only=True)
+    assert payload["meta"]["env_backend"] == "envpool"
+    final = json.loads((out / "eval.json").read_text())["results"]["nature-cnn"]
+    assert -21 <= final["mean"] <= 21  # one full game of Pong, raw score
+    assert "--env-backend envpool" in json.loads((out / "summary.json").read_text())["reproduce"]
