@@ -102,6 +102,14 @@ EnvKwargsOpt = Annotated[
     list[str] | None,
     typer.Option("--env-kwargs", help="Environment constructor argument key=value (repeatable)."),
 ]
+EnvBackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--env-backend",
+        help="Atari emulation: gymnasium (ale-py, one process per game) or envpool (the same "
+        "conventions in C++ threads; pip install 'taskdistill_rl[envpool]').",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
 OverwriteFileOpt = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
@@ -687,6 +695,7 @@ def distill(
             "or LxH (e.g. 2x128); default: the paper's (lambda, or nature-cnn for images).",
         ),
     ] = None,
+    env_backend: EnvBackendOpt = "gymnasium",
     final_learners: Annotated[
         int | None,
         typer.Option(
@@ -778,6 +787,7 @@ def distill(
         encoder_layers=encoder_layers,
         inner_steps=inner_steps,
         learner=learner,
+        env_backend=env_backend,
         final_learners=final_learners,
         final_episodes=final_episodes,
         checkpoint_interval=checkpoint_interval,
@@ -893,6 +903,7 @@ def evaluate(
         ),
     ] = None,
     env_kwargs: EnvKwargsOpt = None,
+    env_backend: EnvBackendOpt = "gymnasium",
     seed: SeedOpt = 0,
     out: Annotated[
         Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
@@ -940,6 +951,7 @@ def evaluate(
                 env_id=env,
                 env_kwargs=parse_env_kwargs(env_kwargs) if env is not None or env_kwargs else None,
                 max_steps=max_steps,
+                backend=env_backend,
             )
         capped = returns.capped or {}
         results = {

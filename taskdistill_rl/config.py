@@ -78,7 +78,7 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
     },
 }
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
-ADDED_LATER = {"learner": None}
+ADDED_LATER = {"learner": None, "env_backend": "gymnasium"}
 # Options that do not change what is learned; excluded from the checkpoint's config hash.
 RUN_CONTROL = {
     "epochs",
@@ -146,6 +146,10 @@ class DistillConfig:
     of deterministic ones; faster, but a seed no longer gives the same run."""
     num_envs: int | None = None
     """Parallel environments per rollout (preset)."""
+    env_backend: str = "gymnasium"
+    """Atari emulation: "gymnasium" (ale-py and its wrappers, one worker process per game) or
+    "envpool" (the same conventions in EnvPool's C++ threads; docs/atari.md); recorded in the
+    file's meta["env_backend"]."""
     steps_per_env: int | None = None
     """Rollout length per env per meta-epoch (preset); frames = num_envs * steps_per_env."""
     distiller_lr: float | None = None

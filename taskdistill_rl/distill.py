@@ -254,6 +254,7 @@ class Distiller:
             seed=seed,
             inner_steps=cfg.inner_steps,
             device=cfg.device,
+            backend=cfg.env_backend,
         )
         capped = returns.capped[name] if returns.capped is not None else None  # Atari: cut games
         entry = results_entry(returns[name], n_learners=cfg.final_learners, capped=capped)

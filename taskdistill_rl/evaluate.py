@@ -15,7 +15,7 @@ from taskdistill_rl.devices import to_device
 from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
-from taskdistill_rl.envs.factory import describe_preprocessing, env_family
+from taskdistill_rl.envs.factory import check_env_backend, describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
@@ -178,6 +178,7 @@ def evaluate_distributions(
     max_steps: int | None = None,
     workers: int | None = None,
     processes: int | None = None,
+    backend: str = "gymnasium",
 ) -> Returns:
     """``{name: [n_learners, episodes] returns}`` for each learner distribution.
 
@@ -196,7 +197,8 @@ def evaluate_distributions(
     classic control) are split over ``processes`` forked workers (default: one per usable core;
     1 steps them in this process); the returns do not depend on the split. Atari returns are
     full-game raw scores cut at ``max_steps`` agent steps (default: the ALE's 27,000); games cut by
-    either are counted in ``.capped``, as are the episodes ``max_steps`` cuts in any env.
+    either are counted in ``.capped``, as are the episodes ``max_steps`` cuts in any env. Atari games
+    run on ``backend`` (``"gymnasium"`` or ``"envpool"``: :func:`~taskdistill_rl.envs.make_env`).
     """
     if n_learners < 1 or episodes < 1:
         raise InvalidInputError(f"n_learners and episodes must be >= 1, got {n_learners} and {episodes}")
@@ -210,6 +212,7 @@ def evaluate_distributions(
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
     processes = usable_cores() if processes is None else processes
     family = env_family(env_id)
+    check_env_backend(env_id, backend)
     queued = max_steps is not None or family != "ndcartpole"
     if workers is None:
         workers = QUEUE_WIDTH.get(family, DEFAULT_QUEUE_WIDTH)
@@ -243,6 +246,7 @@ def evaluate_distributions(
                 max_steps,
                 workers,
                 processes,
+                backend,
             )
             if results.capped is not None:
                 results.capped[chunk[0]] = int(capped.sum())
@@ -394,7 +398,18 @@ def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, 
 
 
 def _queued_rollout(
-    ds, population, env_id, env_kwargs, episodes, seed, deterministic, device, max_steps, width, processes
+    ds,
+    population,
+    env_id,
+    env_kwargs,
+    episodes,
+    seed,
+    deterministic,
+    device,
+    max_steps,
+    width,
+    processes,
+    backend="gymnasium",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``width`` sub-envs play the learner × episode jobs in turn (learner ``j // episodes`` plays
     job ``j``). Gymnasium envs other than Atari (whose games are one process each already) are
@@ -416,7 +431,7 @@ def _queued_rollout(
     if family in ("ndcartpole", "atari") or processes <= 1:
         # gymnasium envs step on the CPU; the actor copies their observations to its device
         env_device = device if family == "ndcartpole" else "cpu"
-        env = make_env(env_id, num_envs=width, seed=seed, device=env_device, **env_kwargs)
+        env = make_env(env_id, num_envs=width, seed=seed, device=env_device, backend=backend, **env_kwargs)
     else:
         probe = make_env(env_id, num_envs=1, **env_kwargs)  # the checks need a TorchRL env here
         try:

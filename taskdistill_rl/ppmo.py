@@ -117,6 +117,7 @@ class PPMO:
                 num_envs=config.num_envs,
                 device=self.device if torch_env else "cpu",
                 seed=self.stream_seed,
+                backend=config.env_backend,
                 **config.env_kwargs,
             )
             if not torch_env:
@@ -151,6 +152,7 @@ class PPMO:
                 "episodic_life": False,
                 "max_agent_steps": MAX_AGENT_STEPS,
             }
+            meta["env_backend"] = getattr(self.env, "env_backend", config.env_backend)
         self.dataset = DistilledDataset(
             k=config.k,
             obs_shape=obs_shape,
@@ -363,6 +365,7 @@ class PPMO:
             seed=seed,
             inner_steps=self.config.inner_steps,
             device=self.config.device,
+            backend=self.config.env_backend,
         )
 
     # -- rollouts ---------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ _DISTILL_FLAGS = {
     "encoder_layers": "--encoder-layers",
     "inner_steps": "--inner-steps",
     "learner": "--learner",
+    "env_backend": "--env-backend",
     "target_return": "--target-return",
     "final_learners": "--final-learners",
     "final_episodes": "--final-episodes",

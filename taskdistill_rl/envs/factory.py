@@ -18,6 +18,9 @@ from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError, Unkn
 
 log = logging.getLogger(__name__)
 
+# Atari emulation backends (``--env-backend``): both give the same conventions (docs/atari.md).
+ENV_BACKENDS = ("gymnasium", "envpool")
+
 
 def _load_namespace(env_id: str) -> None:
     # gymnasium only knows the ALE ids (ALE/*-v5 and *NoFrameskip-v4) once ale_py registered them
@@ -56,6 +59,29 @@ def env_family(env_id: str) -> str:
         return "atari"
     entry = str(gym.spec(env_id).entry_point)
     return "mujoco" if "mujoco" in entry else "classic"
+
+
+def check_env_backend(env_id: str, backend: str) -> None:
+    """Refuse a backend that cannot run ``env_id``: envpool runs Atari games only, and must be installed.
+
+    Raises:
+        InvalidInputError: for an unknown backend, or envpool with an id that is not Atari.
+        UnknownEnvError: for envpool when it is not installed.
+    """
+    if backend not in ENV_BACKENDS:
+        raise InvalidInputError(f"env backend must be one of {list(ENV_BACKENDS)}, got {backend!r}")
+    if backend == "gymnasium":
+        return
+    from taskdistill_rl.envs.envpool_atari import ENVPOOL_INSTALL, envpool_available
+
+    family = env_family(env_id)
+    if family != "atari":
+        raise InvalidInputError(
+            f"the envpool backend runs Atari games only (ALE/*-v5, *NoFrameskip-v4); {env_id!r} is "
+            f"{family}: drop --env-backend envpool"
+        )
+    if not envpool_available():
+        raise UnknownEnvError(f"the envpool backend for {env_id!r} needs envpool: {ENVPOOL_INSTALL}")
 
 
 def _float_observations(env: EnvBase) -> EnvBase:
@@ -122,6 +148,7 @@ def make_env(
     num_envs: int = 1,
     device: torch.device | str = "cpu",
     seed: int | None = None,
+    backend: str = "gymnasium",
     **env_kwargs: Any,
 ) -> EnvBase:
     """Make a batched TorchRL env (batch size ``[num_envs]``) for any supported id.
@@ -139,12 +166,17 @@ def make_env(
         num_envs: number of environments stepped together.
         device: device of the returned tensors.
         seed: seeds the env (initial states) when given.
+        backend: ``"gymnasium"`` or, for Atari ids, ``"envpool"`` (the same conventions emulated in
+            EnvPool's C++ threads: :mod:`taskdistill_rl.envs.envpool_atari`). An Atari env's
+            ``env_backend`` attribute names it.
         **env_kwargs: passed to the environment's constructor (e.g. ``n_dims=2``).
 
     Raises:
         UnknownEnvError: for an id gymnasium does not know (close names suggested).
+        UnknownEnvError: for ``backend="envpool"`` when envpool is not installed.
         InvalidInputError: for bad constructor arguments such as ``n_dims=0`` (an
-            ``InvalidInputTypeError``, also a ``TypeError``, for unknown keywords or wrong types).
+            ``InvalidInputTypeError``, also a ``TypeError``, for unknown keywords or wrong types),
+            or ``backend="envpool"`` with an id that is not Atari.
 
     Examples:
         >>> env = make_env("NDCartPole-v0", num_envs=4, n_dims=2, seed=0)
@@ -152,7 +184,12 @@ def make_env(
         (torch.Size([4]), 4)
     """
     check_env_id(env_id)
+    check_env_backend(env_id, backend)
     family = env_family(env_id)
+    if backend == "envpool":
+        from taskdistill_rl.envs.envpool_atari import make_envpool_atari
+
+        return make_envpool_atari(env_id, num_envs=num_envs, device=device, seed=seed, **env_kwargs)
     if family == "ndcartpole":
         unknown = set(env_kwargs) - {"n_dims", "dtype"}
         if unknown:
@@ -165,6 +202,7 @@ def make_env(
             make_atari_vector(env_id, num_envs, **env_kwargs), categorical_action_encoding=True, device=device
         )
         env.gym_preprocessing = preprocessing_record()
+        env.env_backend = "gymnasium"
         if seed is not None:
             env.set_seed(seed)
         return env
