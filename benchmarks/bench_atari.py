@@ -152,6 +152,12 @@ def measure(algo: PPMO, plain: PlainPPO, repeats: int, device: str, base: dict) 
         base["update"].append(timed(partial(plain.update, rollout.data), device)[1])
         base["collect"].append(timed(plain.collect, device)[1])
         ppmo["frames"] = base["frames"] = rollout.data.numel()
+        observations = rollout.data.get("observation")
+        ppmo["rollout_bytes"] = rollout.data.bytes()
+        # the same rollout with float32 frames (the pipeline before issue 23's uint8 frames)
+        ppmo["float32_rollout_bytes"] = ppmo["rollout_bytes"] + observations.numel() * (
+            4 - observations.element_size()
+        )
     return ppmo
 
 
@@ -186,6 +192,12 @@ def report(rows: dict, sb3: float | None, args: argparse.Namespace) -> str:
             f"| SB3 PPO (rl-zoo; learn, training incl.) | {args.device} | - | - | - | {sb3:.0f} | - |"
         )
     lines.append("paper: one PPMO meta-epoch costs 1.15x a PPO epoch on an A100")
+    for name, r in rows.items():
+        if "rollout_bytes" in r:
+            lines.append(
+                f"{name} rollout: {r['rollout_bytes'] / 2**20:.1f} MiB per meta-epoch with uint8 frames "
+                f"({r['float32_rollout_bytes'] / 2**20:.1f} MiB with float32 frames)"
+            )
     if "PPMO l=4" in epoch:
         hours = PAPER_EPOCHS * epoch["PPMO l=4"] / 3600
         lines += [

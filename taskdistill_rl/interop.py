@@ -331,7 +331,8 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
     over the logits (integer actions: make gymnasium envs with ``categorical_action_encoding=True``).
     Continuous: a diagonal Gaussian with the file's log-std. With a meta-learned encoder the
     learner's first layers are the file's (:meth:`DistilledDataset.fit`); Atari actors read the
-    ``[4, 84, 84]`` frames of :func:`taskdistill_rl.envs.factory.make_env`.
+    ``[4, 84, 84]`` frames of :func:`taskdistill_rl.envs.factory.make_env` (uint8, scaled to [0, 1]
+    as the file's learners saw them) or of ``make_atari`` (float32 in [0, 1]).
     """
     from taskdistill_rl.actors import make_actor
     from taskdistill_rl.obs_norm import NormalizedInput
@@ -339,7 +340,7 @@ def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: n
     net = ds.fit(module if module is not None else ds.make_learner(seed).to(ds.device))
     device = next((p.device for p in net.parameters()), ds.device)
     ds = ds.on(device)  # the actor's tensors on its learner's device
-    if ds.obs_norm is not None:
+    if ds.obs_norm is not None or len(ds.obs_shape) == 3:  # normalised, or make_env's uint8 frames
         net = NormalizedInput(net, ds)
     return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())
 

@@ -18,6 +18,7 @@ from torchrl.objectives import ClipPPOLoss
 
 from taskdistill_rl.cli import main
 from taskdistill_rl.distill import Distiller
+from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.envs.factory import env_family
 from taskdistill_rl.ppmo import PPMO
 
@@ -163,8 +164,9 @@ def test_encoder_rollback_at_every_layer_is_one_standard_ppo_update():
     )
     actor_optim = torch.optim.Adam(policy_net.parameters(), lr=algo.config.distiller_lr, eps=1e-5)
     critic_optim = torch.optim.Adam(critic_net.parameters(), lr=algo.config.critic_lr, eps=1e-5)
-    batch = rollout.data.reshape(-1)
-    out = loss(batch.clone())
+    batch = rollout.data.reshape(-1).clone()
+    batch.set("observation", as_float_frames(batch.get("observation")))  # uint8 frames, read as float
+    out = loss(batch)
     (out["loss_objective"] + out["loss_critic"]).backward()
     for net in (policy_net, critic_net):
         nn.utils.clip_grad_norm_(net.parameters(), algo.config.max_grad_norm)

@@ -23,31 +23,12 @@ from pathlib import Path
 
 import torch
 
-from taskdistill_rl import evaluate
-from taskdistill_rl.envs.atari import preprocessing_record
 from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.importers import import_authors_file
 from taskdistill_rl.results import results_entry, run_metadata
 
 ENV = "CentipedeNoFrameskip-v4"
 BACKENDS = ("gymnasium", "envpool")
-
-
-def scale_uint8_frames_while_the_library_reads_floats() -> bool:
-    """Until the gymnasium pipeline hands out uint8 frames (``scale_obs=False``) the library's
-    actors expect [0, 1] floats: scale EnvPool's uint8 frames the way AtariPreprocessing does
-    (``x / 255`` in float32, the same numbers) before the learners see them. Once the library
-    reads uint8 frames itself this does nothing. Returns whether it scales."""
-    steps = {step["name"]: step["kwargs"] for step in preprocessing_record()}
-    if not steps["AtariPreprocessing"].get("scale_obs", False):
-        return False
-    call = evaluate._Actor.__call__
-
-    def scaled(self, obs, learner, index=None):
-        return call(self, obs.float() / 255 if obs.dtype == torch.uint8 else obs, learner, index)
-
-    evaluate._Actor.__call__ = scaled
-    return True
 
 
 def standard_error(entry: dict) -> float:
@@ -89,7 +70,6 @@ def main() -> None:
         "env_id": ENV,
         "file": "centipede_fulldistill.pt (l = 0)",
         "protocol": f"{args.learners} learners x {args.games} full games, sampled, seed {args.seed}",
-        "uint8_frames_scaled_by_this_script": scale_uint8_frames_while_the_library_reads_floats(),
         "versions": {**run_metadata(), "torch_threads": torch.get_num_threads()},
     }
     out = Path(args.out)

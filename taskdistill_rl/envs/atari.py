@@ -22,6 +22,7 @@ after the scores are read (:class:`taskdistill_rl.ppmo.PPMO`), never inside the 
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -161,6 +162,11 @@ def make_atari_vector(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vect
     # fork where there is one: workers start in ~0.3 s and only run the emulator (TorchRL sets the
     # global start method to spawn, which re-imports everything in each worker)
     context = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    if context == "fork" and "envpool" in sys.modules:
+        # fork copies the calling thread alone: with an EnvPool thread pool alive in this process a
+        # forked worker can crash on a lock one of its threads held (seen: a segfault in RLock);
+        # forkserver forks from a clean single-threaded server instead
+        context = "forkserver"
     return gym.vector.AsyncVectorEnv([factory] * num_envs, autoreset_mode=mode, context=context)
 
 

@@ -174,17 +174,6 @@ def test_the_reproduce_command_names_the_backend():
     assert "--env-backend" not in distill_command(DistillConfig(env="ALE/Pong-v5").resolved(), 3)
 
 
-_FLOAT_FRAMES = next(s for s in atari.preprocessing_record() if s["name"] == "AtariPreprocessing")["kwargs"][
-    "scale_obs"
-]
-
-
-@pytest.mark.xfail(
-    _FLOAT_FRAMES,
-    reason="the learners read float frames until the uint8 rollouts (issue 23) land; EnvPool's are uint8",
-    raises=RuntimeError,
-    strict=True,
-)
 def test_a_pong_run_on_envpool_distils_evaluates_and_writes_its_backend(tmp_path):
     out = tmp_path / "pong"
     config = tmp_path / "tiny.toml"
