@@ -38,7 +38,9 @@ from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 from taskdistill_rl.actors import make_actor, make_critic
 from taskdistill_rl.baselines.sb3_ppo import hyperparams_for, make_vec_envs
+from taskdistill_rl.devices import pinned_outputs
 from taskdistill_rl.envs import make_env
+from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.learners.cnn import NatureCNNLearners
 from taskdistill_rl.ppmo import PPMO
 
@@ -55,6 +57,13 @@ def timed(fn, device: str):
     return result, time.perf_counter() - started
 
 
+class FloatFrames(nn.Module):
+    """``make_env``'s uint8 frames as the float [0, 1] values learners read (PPMO's actor does this)."""
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return as_float_frames(obs)
+
+
 class PlainPPO:
     """One Nature-CNN trained directly by ``ClipPPOLoss``, sized like ``algo``'s meta-epoch."""
 
@@ -62,7 +71,8 @@ class PlainPPO:
         cfg = self.cfg = algo.config
         obs_shape = tuple(algo.dataset.obs_shape)
         net = NatureCNNLearners(obs_shape=obs_shape, out_features=int(algo.env.action_spec.space.n))
-        self.actor = make_actor(net.sample(torch.Generator().manual_seed(cfg.seed))).to(cfg.device)
+        cnn = net.sample(torch.Generator().manual_seed(cfg.seed))
+        self.actor = make_actor(nn.Sequential(FloatFrames(), cnn)).to(cfg.device)
         self.critic = make_critic(obs_shape).to(cfg.device)
         self.loss = ClipPPOLoss(
             self.actor,
@@ -79,14 +89,17 @@ class PlainPPO:
             torch.optim.Adam(m.parameters(), lr=2.5e-4, eps=1e-5) for m in (self.actor, self.critic)
         ]
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 2)  # PPMO's scheme: CPU randperm
-        env = make_env(ENV, num_envs=cfg.num_envs, device=cfg.device, seed=cfg.seed)
+        # as PPMO's: games on the CPU, pinned outputs copied to the device
+        env = pinned_outputs(make_env(ENV, num_envs=cfg.num_envs, seed=cfg.seed), cfg.device)
         frames = cfg.num_envs * cfg.steps_per_env
         self.collector = Collector(
             env,
             self.actor,
             frames_per_batch=frames,
             total_frames=-1,
-            device=cfg.device,
+            env_device=env.device,
+            policy_device=cfg.device,
+            storing_device=cfg.device,
             auto_register_policy_transforms=False,
         )
         self.rollouts = iter(self.collector)

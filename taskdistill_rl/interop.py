@@ -296,7 +296,6 @@ def sb3_atari_model(
 def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
     """The file's observations are normalised: give the model's env a frozen ``VecNormalize`` with
     the file's statistics, or say what to wrap when there is no env to wrap."""
-    import numpy as np
     from stable_baselines3.common.vec_env import VecNormalize
 
     from taskdistill_rl.obs_norm import CLIP, EPSILON
@@ -318,8 +317,8 @@ def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
         clip_obs=CLIP,
         epsilon=EPSILON,
     )
-    frozen.obs_rms.mean = ds.obs_norm["mean"].double().numpy().astype(np.float64)
-    frozen.obs_rms.var = ds.obs_norm["var"].double().numpy().astype(np.float64)
+    frozen.obs_rms.mean = ds.obs_norm["mean"].double().cpu().numpy()
+    frozen.obs_rms.var = ds.obs_norm["var"].double().cpu().numpy()
     model_or_policy.set_env(frozen)
 
 

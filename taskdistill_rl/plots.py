@@ -102,8 +102,8 @@ def plot_dataset(ds, out: Path) -> Path:
     import numpy as np
     import torch
 
-    obs = ds.observation.detach().float()
-    label = ds.label.detach().float()
+    obs = ds.observation.detach().float().cpu()  # a dataset on any device
+    label = ds.label.detach().float().cpu()
     target = label if ds.continuous else torch.softmax(label, -1)
     taught = (
         "taught action mean" if ds.continuous else "probability the learner is taught to give each action"
