@@ -333,7 +333,8 @@ class PPMO:
 
     def _minibatches(self, rollout: Rollout):
         """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``
-        tensordicts whose row m holds frames of group m's envs only; with one, flat ``[B]``."""
+        tensordicts whose row m holds frames of group m's envs only; with one, flat ``[B]``.
+        Each is :meth:`_read` (float frames)."""
         cfg, m = self.config, self.config.inits_per_epoch
         data = rollout.data.select(*self.loss.minibatch_keys())  # index 6 entries, not ~20
         if m == 1:
@@ -341,13 +342,24 @@ class PPMO:
             theta0 = {name: p[0] for name, p in rollout.theta0.items()}
             perm = torch.randperm(flat.shape[0], generator=self.shuffle_generator).to(cfg.device)
             for start in range(0, flat.shape[0], cfg.minibatch_size):
-                yield flat[perm[start : start + cfg.minibatch_size]], theta0
+                yield self._read(flat[perm[start : start + cfg.minibatch_size]]), theta0
             return
         grouped = data.reshape(m, -1)  # [M, frames of each initialisation's envs]
         per_group, rows = cfg.minibatch_size // m, torch.arange(m, device=cfg.device)[:, None]
         perm = torch.rand(grouped.shape, generator=self.shuffle_generator).argsort(1).to(cfg.device)
         for start in range(0, grouped.shape[1], per_group):
-            yield grouped[rows, perm[:, start : start + per_group]], rollout.theta0
+            yield self._read(grouped[rows, perm[:, start : start + per_group]]), rollout.theta0
+
+    def _read(self, minibatch: TensorDict) -> TensorDict:
+        """A minibatch as the loss reads it: uint8 Atari frames become float [0, 1] here, once for
+        the learners and the critic (the rollout keeps a quarter of float32's bytes)."""
+        key = self.loss.tensor_keys.observation
+        observation = minibatch.get(key)
+        return (
+            minibatch.set(key, as_float_frames(observation))
+            if observation.dtype == torch.uint8
+            else minibatch
+        )
 
     def step(self) -> dict:
         """One meta-epoch: ``update(collect())``."""
