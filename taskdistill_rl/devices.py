@@ -58,15 +58,6 @@ def check_device(device: str | torch.device) -> None:
             )
 
 
-def default_device() -> str:
-    """The device a command uses when none is named: always ``"cpu"``.
-
-    Not SB3's ``"auto"``: a CPU and a CUDA run of one seed give different files, so the device is
-    something a user chooses and a run records (``config.toml``), never something the machine
-    decides behind the command."""
-    return "cpu"
-
-
 def cpu_copy(obj: Any) -> Any:
     """``obj`` with every tensor in its nested dicts, lists and tuples copied to the CPU: what a
     file or checkpoint holds, and what crosses ranks as a pickled object."""
@@ -156,7 +147,6 @@ __all__ = [
     "check_device",
     "configure_determinism",
     "cpu_copy",
-    "default_device",
     "fused_adam_supported",
     "pinned_outputs",
     "rng_states",

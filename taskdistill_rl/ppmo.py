@@ -493,15 +493,13 @@ class PPMO:
 
     def stream_state(self) -> dict:
         """The part of the state that is this random stream's own (a distributed rank's): RNGs and
-        where the rollout stands. The rest is the same in every stream. CPU tensors (a CUDA run
-        adds the GPU's generator state, ``cuda_rng``)."""
-        return cpu_copy(
-            {
-                "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
-                **rng_states(self.device),
-                "rollout": self._rollout_state(),
-            }
-        )
+        where the rollout stands. The rest is the same in every stream. A CUDA run adds the GPU's
+        generator state, ``cuda_rng`` (:meth:`state_dict` copies it all to the CPU)."""
+        return {
+            "generators": [g.get_state() for g in (self.init_generator, self.shuffle_generator)],
+            **rng_states(self.device),
+            "rollout": self._rollout_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.dataset.load_state_dict(state["dataset"])

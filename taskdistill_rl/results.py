@@ -131,8 +131,8 @@ def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 
     args += ["--epochs", str(meta_epochs), "--out", out]
     if nproc > 1:
         args += ["--nproc", str(nproc)]
-    skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget", "device"}
-    skip |= {"cudnn_benchmark"}
+    skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget"}
+    skip |= {"device", "cudnn_benchmark"}  # flags of their own above
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
     other = {
         f.name: getattr(config, f.name)

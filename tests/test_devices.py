@@ -157,6 +157,8 @@ def test_a_checkpoint_holds_cpu_tensors_whatever_the_run_device():
     loop = RunLoop(algo)
     with fake_cuda(algo.dataset, algo.critic):
         assert {t.device.type for t in tensors_of(loop.state_dict())} == {"cpu"}
+        # what a data-parallel rank pickles for gather_object: PPMO's own state, CPU too
+        assert {t.device.type for t in tensors_of(algo.state_dict())} == {"cpu"}
     algo.close()
 
 
