@@ -111,6 +111,14 @@ EnvBackendOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPU threads for torch (default by env family, measured: 1). Recorded with the run: "
+        "another count gives other tensors for the same seed.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
 OverwriteFileOpt = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
 
@@ -233,6 +241,7 @@ def baseline(
         ),
     ] = None,
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="Directory for summary.json, eval.json, config.toml.")
     ] = None,
@@ -247,29 +256,33 @@ def baseline(
 ) -> None:
     """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
     wall time, summary.json."""
+    from taskdistill_rl.config import THREAD_DEFAULTS, evaluation_family
+    from taskdistill_rl.devices import torch_threads
     from taskdistill_rl.envs.factory import check_env_id, env_family
 
     if algo not in ("ppo", "random", "teacher-states"):
         raise TaskDistillError(f"--algo must be 'ppo', 'random' or 'teacher-states', got {algo!r}")
     check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
+    threads = threads or THREAD_DEFAULTS[evaluation_family(env)]
     if algo == "teacher-states":
-        return _teacher_states_baseline(
-            ctx,
-            env=env,
-            env_kwargs=kwargs,
-            k=k,
-            time_budget=time_budget,
-            search_batches=search_batches,
-            teacher_target=target_return,
-            teacher_timesteps=timesteps,
-            chunk=chunk,
-            episodes=episodes or 100,
-            seed=seed,
-            out=out,
-            overwrite=overwrite,
-            quiet=quiet,
-        )
+        with torch_threads(threads):
+            return _teacher_states_baseline(
+                ctx,
+                env=env,
+                env_kwargs=kwargs,
+                k=k,
+                time_budget=time_budget,
+                search_batches=search_batches,
+                teacher_target=target_return,
+                teacher_timesteps=timesteps,
+                chunk=chunk,
+                episodes=episodes or 100,
+                seed=seed,
+                out=out,
+                overwrite=overwrite,
+                quiet=quiet,
+            )
     for name, value in (("--k", k), ("--search-batches", search_batches)):
         if value is not None:
             raise InvalidInputError(f"{name} applies to --algo teacher-states only, not {algo!r}")
@@ -293,6 +306,7 @@ def baseline(
         "algo": algo,
         "episodes": episodes,
         "seed": seed,
+        "threads": threads,
     }
     extra: dict[str, Any] = {}
     capped: int | None = None  # Atari PPO: evaluation games cut at 27,000 agent steps
@@ -326,7 +340,7 @@ def baseline(
         )
         if out_dir is not None:
             write_run_config(out_dir / "config.toml", resolved)
-        with _chunk_progress(quiet, timesteps) as on_chunk:
+        with _chunk_progress(quiet, timesteps) as on_chunk, torch_threads(threads):
             result = train_ppo(
                 env,
                 seed=seed,
@@ -339,7 +353,8 @@ def baseline(
             )
         wall = result.wall_seconds
         frames = int(result.model.num_timesteps)
-        scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
+        with torch_threads(threads):
+            scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
         returns, capped = scored.returns, scored.capped
         resolved["schedule"] = result.schedule  # Atari: linear, or constant under a time budget
         extra = {
@@ -653,6 +668,7 @@ def distill(
             "written from CPU copies either way.",
         ),
     ] = "cpu",
+    threads: ThreadsOpt = None,
     cudnn_benchmark: Annotated[
         bool,
         typer.Option(
@@ -781,6 +797,7 @@ def distill(
         target_return=target_return,
         seed=seed,
         device=device,
+        threads=threads,
         cudnn_benchmark=cudnn_benchmark,
         num_envs=num_envs,
         inits_per_epoch=inits_per_epoch,
@@ -905,6 +922,7 @@ def evaluate(
     env_kwargs: EnvKwargsOpt = None,
     env_backend: EnvBackendOpt = "gymnasium",
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
     ] = None,
@@ -927,19 +945,23 @@ def evaluate(
         raise InvalidInputError(
             "-q without --out would print nothing and write nothing: give --out or drop -q"
         )
-    from taskdistill_rl.config import EVALUATION_DEFAULTS, evaluation_family
+    from taskdistill_rl.config import EVALUATION_DEFAULTS, THREAD_DEFAULTS, evaluation_family
+    from taskdistill_rl.devices import torch_threads
 
     requested = _learner_names(learners, grid)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
     header_names = requested or sorted({ds.learner_spec["name"] for _, ds in datasets})
-    sizes = EVALUATION_DEFAULTS[evaluation_family(env or datasets[0][1].meta.get("env_id") or "")]
+    family = evaluation_family(env or datasets[0][1].meta.get("env_id") or "")
+    sizes = EVALUATION_DEFAULTS[family]
+    threads = threads or THREAD_DEFAULTS[family]
     n_learners = n_learners or sizes["final_learners"]
     episodes = episodes or sizes["final_episodes"]
     for path, ds in datasets:
         names = requested or [ds.learner_spec["name"]]
-        with console.status(f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"):
+        status = f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"
+        with console.status(status), torch_threads(threads):
             returns = evaluate_distributions(
                 ds,
                 names,
@@ -995,6 +1017,7 @@ def evaluate(
                     "max_steps": max_steps,
                     "deterministic": deterministic,
                     "seed": seed,
+                    "threads": threads,
                 },
             )
     if not grid and not quiet:
@@ -1047,6 +1070,7 @@ def kmin(
     n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per k in the evaluation.")] = 100,
     episodes: Annotated[int, typer.Option(min=1, help="Sampled episodes per learner.")] = 100,
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     out: OutDirOpt = Path("runs/kmin"),
     resume: Annotated[bool, typer.Option(help="Skip the k values already finished in OUT.")] = False,
     overwrite: Annotated[
@@ -1104,6 +1128,7 @@ def kmin(
             "n_learners": n_learners,
             "episodes": episodes,
             "seed": seed,
+            "threads": threads,
         },
     )
     results: dict[int, dict] = {}
@@ -1125,6 +1150,7 @@ def kmin(
                 "epochs": epochs,
                 "time_budget": time_budget,
                 "seed": seed,
+                "threads": threads,
                 "final_learners": n_learners,
                 "final_episodes": episodes,
             }

@@ -77,6 +77,9 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "final_episodes": 100,
     },
 }
+# CPU threads by env family (`evaluation_family`), measured by benchmarks/bench_threads.py on a quiet
+# machine and beside one busy process (results/threads/bench_threads.txt): THREADS_TABLE_NOTE.
+THREAD_DEFAULTS: dict[str, int] = {"atari": 1, "mujoco": 1, "classic": 1, "other": 1}
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
 ADDED_LATER = {"learner": None, "env_backend": "gymnasium"}
 # Options that do not change what is learned; excluded from the checkpoint's config hash.
@@ -92,6 +95,9 @@ RUN_CONTROL = {
     "cudnn_benchmark",
     "max_divergences",
 }
+# Learning fields a resume may change with a warning instead of a refusal: the run goes on from the
+# saved tensors, but is no longer bit-identical to an uninterrupted one.
+WARNED_ON_RESUME = {"threads"}
 
 
 def evaluation_family(env_id: str) -> str:
@@ -141,6 +147,10 @@ class DistillConfig:
     rollouts and evaluations live there; files and checkpoints are always written from CPU
     copies. The default is the CPU whatever the machine has: a CUDA run of one seed gives another
     file than a CPU run (docs/concepts.md#devices)."""
+    threads: int | None = None
+    """CPU threads for torch's kernels (default by env family: THREAD_DEFAULTS). Part of what is
+    learned: another count sums floats in another order, so a seed reproduces its tensors only
+    under the same count (docs/concepts.md#threads). A run sets it for its own duration."""
     cudnn_benchmark: bool = False
     """CUDA only: let cuDNN benchmark and pick the fastest convolutions (Atari's Nature-CNN) instead
     of deterministic ones; faster, but a seed no longer gives the same run."""
@@ -232,6 +242,7 @@ class DistillConfig:
             "eval_episodes",
             "checkpoint_interval",
             "max_divergences",
+            "threads",
         ):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -260,7 +271,11 @@ class DistillConfig:
         preset (``"atari"`` for ALE games, else ``"fast"``) and the evaluation sizes
         (``EVALUATION_DEFAULTS[evaluation_family(env)]``)."""
         family = evaluation_family(self.env)
-        defaults = {"preset": "atari" if family == "atari" else "fast", **EVALUATION_DEFAULTS[family]}
+        defaults = {
+            "preset": "atari" if family == "atari" else "fast",
+            "threads": THREAD_DEFAULTS[family],
+            **EVALUATION_DEFAULTS[family],
+        }
         missing = {name: value for name, value in defaults.items() if getattr(self, name) is None}
         return replace(self, **missing) if missing else self
 
@@ -278,6 +293,6 @@ class DistillConfig:
         data = {
             k: v
             for k, v in self.to_dict().items()
-            if k not in RUN_CONTROL and not (k in ADDED_LATER and v == ADDED_LATER[k])
+            if k not in RUN_CONTROL | WARNED_ON_RESUME and not (k in ADDED_LATER and v == ADDED_LATER[k])
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

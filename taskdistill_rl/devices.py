@@ -13,6 +13,8 @@ is reproducible on its own device only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -121,6 +123,24 @@ def configure_determinism(device: str | torch.device, *, cudnn_benchmark: bool =
     torch.backends.cudnn.deterministic = not cudnn_benchmark
 
 
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op CPU threads, then restore the caller's count.
+
+    The count is a learning setting, not only a speed one: a CPU reduction (a matmul, a sum) splits
+    its work by thread, so another count adds floats in another order and a run of one seed ends
+    with other tensors. ``None`` leaves torch's count alone."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def rng_states(device: str | torch.device) -> dict:
     """The global RNG states a run draws from: the CPU's, and the GPU's on a CUDA run (rollout
     actions are sampled there). CPU byte tensors, as ``set_rng_state`` wants them."""
@@ -152,4 +172,5 @@ __all__ = [
     "rng_states",
     "set_rng_states",
     "to_device",
+    "torch_threads",
 ]

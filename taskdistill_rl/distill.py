@@ -30,6 +30,7 @@ from taskdistill_rl.callbacks import (
 )
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
+from taskdistill_rl.devices import torch_threads
 from taskdistill_rl.distributed import DataParallelPPMO, DistributedRunLoop, World
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_distributions
@@ -221,14 +222,15 @@ class Distiller:
         self.loop.callbacks = self.callbacks(
             epochs=epochs, time_budget=time_budget, target_return=target_return, user=user
         )
-        try:
-            self.loop.run()
-        except DivergenceError:
-            self._save_outputs()  # the last good state, rolled back to
-            raise
-        self._save_outputs()
-        if self.out_dir is not None and self.writes:
-            self._write_results(stops)
+        with torch_threads(cfg.threads):
+            try:
+                self.loop.run()
+            except DivergenceError:
+                self._save_outputs()  # the last good state, rolled back to
+                raise
+            self._save_outputs()
+            if self.out_dir is not None and self.writes:
+                self._write_results(stops)
         return self.dataset
 
     def _save_outputs(self) -> None:
@@ -281,6 +283,7 @@ class Distiller:
                 "env_kwargs": cfg.env_kwargs,
                 "k": cfg.k,
                 "preset": cfg.preset,
+                "threads": cfg.threads,
                 "wall_seconds": self.wall_seconds,
                 "env_frames": self.algo.total_frames,
                 "world_size": 1 if self.world is None else self.world.size,

@@ -95,6 +95,7 @@ _DISTILL_FLAGS = {
     "k": "--k",
     "preset": "--preset",
     "seed": "--seed",
+    "threads": "--threads",
     "num_envs": "--num-envs",
     "inits_per_epoch": "--inits-per-epoch",
     "encoder_layers": "--encoder-layers",
@@ -120,7 +121,7 @@ def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 
         args += ["--env-kwargs", f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"]
     for name, flag in _DISTILL_FLAGS.items():
         value = getattr(config, name)
-        if value is not None and (name in ("k", "seed") or value != getattr(default, name)):
+        if value is not None and (name in ("k", "seed", "threads") or value != getattr(default, name)):
             args += [flag, str(value)]
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")

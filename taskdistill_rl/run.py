@@ -7,6 +7,7 @@ primitives (``torch.load(weights_only=True)`` reads them).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,8 @@ from taskdistill_rl.callbacks import Callback
 from taskdistill_rl.devices import cpu_copy
 from taskdistill_rl.errors import CheckpointError
 from taskdistill_rl.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_LAYOUT = 2  # 1: the single-class Distiller's checkpoints (no "layout" key)
 
@@ -93,6 +96,7 @@ class RunLoop:
             {
                 "layout": CHECKPOINT_LAYOUT,
                 "config_hash": self.config_hash(),
+                "threads": self.algo.config.threads,
                 "meta_epoch": self.algo.meta_epoch,
                 "wall_seconds": self.wall_seconds,
                 "algo": self.algo.state_dict(),
@@ -145,6 +149,15 @@ class RunLoop:
             raise CheckpointError(
                 f"{path} was written with a different config (hash {state.get('config_hash')} != "
                 f"{self.config_hash()}); resume with the same options or start a new --out"
+            )
+        saved, threads = state.get("threads"), self.algo.config.threads
+        if saved != threads:
+            log.warning(
+                "%s was trained with %s CPU threads, this run uses %s: it continues from the saved tensors "
+                "but no longer reproduces an uninterrupted run's (the same --threads does)",
+                path,
+                "an unrecorded number of" if saved is None else saved,
+                threads,
             )
 
     def load_state_dict(self, state: dict) -> None:
