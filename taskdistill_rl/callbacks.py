@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from taskdistill_rl.errors import Interrupted
 
@@ -210,12 +210,29 @@ class StopOnSignal(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar toward the run's stop criterion: meta-epochs out of ``epochs``, else
+    """A rich progress line toward the run's stop criterion: meta-epochs out of ``epochs``, else
     seconds out of ``time_budget`` (a resumed run starts where it stopped), else a count; with
     the last evaluation ("not yet" before the first), the training episodes' recent return (the
-    raw game score on Atari), env frames per second, the inner lr and the elapsed time. Hidden
-    (but still counting) with ``disable`` or when the output is not a terminal, so a pipe or a
-    log file gets no bar frames."""
+    raw game score on Atari), the elapsed and the remaining time, the inner lr and env frames per
+    second. Hidden (but still counting) with ``disable`` or when the output is not a terminal, so
+    a pipe or a log file gets no bar frames.
+
+    The line fits any terminal (issue 24): fields are whole or left out, the least important
+    first as the width shrinks (``RANKS``); the bar takes the room that is left.
+    """
+
+    # field -> rank: 0 stays longest. At 80 columns: count, eval, bar, train return.
+    RANKS: ClassVar[dict[str, int]] = {
+        "count": 0,
+        "eval": 1,
+        "bar": 2,
+        "train": 3,
+        "elapsed": 4,
+        "left": 5,
+        "lr": 6,
+        "fps": 7,
+        "label": 8,
+    }
 
     def __init__(self, epochs: int | None = None, *, time_budget: float | None = None, disable: bool = False):
         self.epochs, self.time_budget, self.disable = epochs, time_budget, disable
@@ -227,25 +244,59 @@ class ProgressBar(Callback):
             return min(loop.wall_seconds, self.time_budget)
         return loop.algo.meta_epoch
 
+    def _elapsed(self, task) -> float:
+        """The run's wall time now (a resumed run's earlier time included), between updates too."""
+        return task.fields["wall"] + self._progress.get_time() - task.fields["updated"]
+
+    def _left(self, task) -> float | None:
+        """Seconds to the stop criterion: the time budget's rest, or the meta-epochs still to go at
+        this session's pace (whichever comes first); None before there is a pace, or with neither."""
+        left = []
+        if self.time_budget is not None:
+            left.append(self.time_budget - self._elapsed(task))
+        if self.epochs is not None and task.fields["pace"] is not None:
+            left.append(task.fields["pace"] * (self.epochs - task.fields["epoch"]) - self._since_update(task))
+        return max(0.0, min(left)) if left else None
+
+    def _since_update(self, task) -> float:
+        return self._progress.get_time() - task.fields["updated"]
+
+    def _fields(self, by_time: bool):
+        from taskdistill_rl.progress import BAR, Field, clock
+
+        rank = self.RANKS
+        if by_time:
+            count = lambda task: f"{task.completed:.0f}/{task.total:.0f} s"
+        elif self.epochs:
+            count = lambda task: f"{task.completed:.0f}/{task.total:.0f} meta-epochs"
+        else:
+            count = lambda task: f"{task.completed:.0f} meta-epochs"
+        left = lambda task: None if (s := self._left(task)) is None else f"{clock(s)} left"
+        value = lambda name, fmt: (
+            lambda task: (  # None (not measured yet) leaves the field out
+                None if task.fields[name] is None else fmt.format(task.fields[name])
+            )
+        )
+        return (
+            Field("label", rank["label"], lambda task: "distilling", style="bold"),
+            Field("count", rank["count"], count),
+            Field(BAR, rank["bar"]),
+            Field("eval", rank["eval"], lambda task: f"eval return {task.fields['evaluation']}"),
+            Field("train", rank["train"], lambda task: f"train return {task.fields['recent']}"),
+            Field("elapsed", rank["elapsed"], lambda task: f"{clock(self._elapsed(task))} elapsed"),
+            Field("left", rank["left"], left),
+            Field("lr", rank["lr"], value("lr", "inner lr {:.3g}")),
+            Field("fps", rank["fps"], value("fps", "{:,.0f} frames/s")),
+        )
+
     def on_training_start(self, loop: RunLoop) -> None:
         from rich import get_console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        from taskdistill_rl.progress import FittedProgress
 
         by_time = self.epochs is None and self.time_budget is not None
-        count = (
-            "{task.completed:.0f}/{task.total:.0f} " if self.epochs or by_time else "{task.completed:.0f} "
-        )
-        self._progress = Progress(
-            TextColumn("[bold]distilling"),
-            BarColumn(),
-            TextColumn(count + ("s" if by_time else "meta-epochs")),
-            TaskProgressColumn(),
-            TextColumn("eval return {task.fields[evaluation]}"),
-            TextColumn("train return {task.fields[recent]}"),
-            TextColumn("{task.fields[fps]:.0f} frames/s"),
-            TextColumn("inner lr {task.fields[lr]:.3g}"),
-            TimeElapsedColumn(),
-            disable=self.disable or not get_console().is_terminal,
+        self._progress = FittedProgress(
+            *self._fields(by_time), disable=self.disable or not get_console().is_terminal
         )
         self._progress.start()
         self.task = self._progress.add_task(
@@ -254,25 +305,34 @@ class ProgressBar(Callback):
             completed=self._completed(loop),
             evaluation=self.evaluation,
             recent="not yet",
-            fps=0.0,
+            fps=None,
             lr=float(loop.algo.dataset.inner_lr.detach()),
+            wall=loop.wall_seconds,
+            updated=self._progress.get_time(),
+            epoch=loop.algo.meta_epoch,
+            pace=None,
         )
-        self._frames_at_start = (loop.algo.total_frames, loop.wall_seconds)
+        self._frames_at_start = (loop.algo.total_frames, loop.wall_seconds, loop.algo.meta_epoch)
 
     def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
         value = metrics.get("eval/return_mean", math.nan)
         if value == value:  # evaluated this meta-epoch
             self.evaluation = f"{value:.1f}"
         recent = metrics.get("train/recent_return", math.nan)
-        frames, seconds = self._frames_at_start
-        fps = (loop.algo.total_frames - frames) / max(loop.wall_seconds - seconds, 1e-9)
+        frames, seconds, epoch = self._frames_at_start
+        took = max(loop.wall_seconds - seconds, 1e-9)
+        epochs = loop.algo.meta_epoch - epoch
         self._progress.update(
             self.task,
             completed=self._completed(loop),
             evaluation=self.evaluation,
             recent=f"{recent:.1f}" if recent == recent else "not yet",
-            fps=fps,
+            fps=(loop.algo.total_frames - frames) / took,
             lr=metrics["train/inner_lr"],
+            wall=loop.wall_seconds,
+            updated=self._progress.get_time(),
+            epoch=loop.algo.meta_epoch,
+            pace=took / epochs if epochs > 0 else None,  # seconds per meta-epoch in this session
         )
         return True
 
