@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import pickle
 import sys
 import time
@@ -46,7 +47,8 @@ def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | N
 
     Keys are the command's options (``--num-envs`` as ``num_envs``) and, for ``distill`` and
     ``kmin``, every ``DistillConfig`` field (``clip_epsilon``, ``critic_lr``, ...), so a run's own
-    ``config.toml`` is a valid ``--config``.
+    ``config.toml`` is a valid ``--config``. Those fields are checked by :func:`config_file_fields`
+    in the command: the check imports torch, which the command's first line comes before.
     """
     if value is None:
         return None
@@ -58,18 +60,15 @@ def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | N
         raise typer.BadParameter(f"config file {str(value)!r} is not valid TOML: {err}") from err
     params = {p.name: p for p in ctx.command.params}
     data = {k.replace("-", "_"): v for k, v in data.items() if k not in RECORD_ONLY}
-    settable = set(params) | (_config_fields() if ctx.command.name in ("distill", "kmin") else set())
-    unknown = sorted(set(data) - settable)
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown keys in {value}: {', '.join(unknown)} (known: {', '.join(sorted(settable))})"
-        )
+    if ctx.command.name not in ("distill", "kmin"):
+        _refuse_unknown_keys(ctx, value, set(data), set(params))
     if isinstance(data.get("env_kwargs"), dict):
         data["env_kwargs"] = [f"{k}={v!r}" for k, v in data["env_kwargs"].items()]
     for name, item in data.items():  # a list for a comma-separated option (kmin's k, evaluate's learners)
         if isinstance(item, list) and name in params and not params[name].multiple:
             data[name] = ",".join(str(v) for v in item)
     ctx.meta["config_fields"] = {k: v for k, v in data.items() if k not in params}
+    ctx.meta["config_file"] = value
     ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in data.items() if k in params}}
     return value
 
@@ -82,9 +81,24 @@ def _config_fields() -> set[str]:
     return {f.name for f in fields(DistillConfig)}
 
 
+def _refuse_unknown_keys(ctx: typer.Context, path: Path, keys: set[str], settable: set[str]) -> None:
+    unknown = sorted(keys - settable)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown keys in {path}: {', '.join(unknown)} (known: {', '.join(sorted(settable))})",
+            ctx=ctx,
+            param_hint="'--config'",
+        )
+
+
 def config_file_fields(ctx: typer.Context) -> dict:
-    """The ``DistillConfig`` fields a ``--config`` file set that have no command-line option."""
-    return dict(ctx.meta.get("config_fields", {}))
+    """The ``DistillConfig`` fields a ``--config`` file set that have no command-line option;
+    a key that is neither an option nor a field is refused here (a usage error)."""
+    fields = dict(ctx.meta.get("config_fields", {}))
+    if fields:
+        options = {p.name for p in ctx.command.params}
+        _refuse_unknown_keys(ctx, ctx.meta["config_file"], set(fields), options | _config_fields())
+    return fields
 
 
 ConfigOpt = Annotated[
@@ -140,6 +154,19 @@ def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
 def write_run_config(path: Path, options: dict[str, Any]) -> Path:
     """The resolved options of a CLI run, with library versions and the git commit, as TOML."""
     return write_toml(path, {**options, "versions": run_metadata()})
+
+
+def starting(command: str, quiet: bool) -> None:
+    """Say on stderr that ``command`` started, before its first import of torch: torch and TorchRL
+    take seconds to load, and nothing else shows until then (issue 24).
+
+    For a person at a terminal only, like the progress bar: ``--quiet``, a pipe or a log file (so
+    an error stays one line), and torchrun's worker processes (``distill --nproc`` says it once,
+    before it launches them) get nothing.
+    """
+    if quiet or "RANK" in os.environ or not Console(stderr=True).is_terminal:
+        return
+    print(f"taskdistill {command}: starting (importing torch)…", file=sys.stderr, flush=True)
 
 
 def plural(n: int, noun: str) -> str:
@@ -256,6 +283,7 @@ def baseline(
 ) -> None:
     """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
     wall time, summary.json."""
+    starting("baseline", quiet)
     from taskdistill_rl.config import THREAD_DEFAULTS, evaluation_family
     from taskdistill_rl.devices import torch_threads
     from taskdistill_rl.envs.factory import check_env_id, env_family
@@ -764,10 +792,12 @@ def distill(
     config: ConfigOpt = None,
 ) -> None:
     """Distil ENV into OUT/distilled.pt with PPMO (+ checkpoint, metrics.csv, config.toml, summary.json)."""
+    starting("distill", quiet)
     from taskdistill_rl import distributed
     from taskdistill_rl.config import DistillConfig
     from taskdistill_rl.distill import Distiller
 
+    config_file_fields(ctx)  # a --config key that is no option and no field stops it here
     if epochs is None and time_budget is None and target_return is None:
         raise TaskDistillError("give a stop criterion: --epochs, --time-budget or --target-return")
     world = distributed.launched_world()
@@ -937,6 +967,7 @@ def evaluate(
     Prints a Table-1-style markdown table (mean ± std over per-learner means, the paper's ±),
     or with --grid Table 6 (mean return per hidden-layer count L and width h).
     """
+    starting("evaluate", quiet)
     from taskdistill_rl.dataset import load_distilled
     from taskdistill_rl.evaluate import evaluate_distributions
     from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS
@@ -1088,10 +1119,12 @@ def kmin(
     """
     import json
 
+    starting("kmin", quiet)
     from taskdistill_rl.baselines import random_agent_returns
     from taskdistill_rl.config import DistillConfig, k_min
     from taskdistill_rl.distill import Distiller
 
+    config_file_fields(ctx)  # a --config key that is no option and no field stops it here
     try:
         ks = sorted({int(v) for v in k.split(",") if v.strip()})
     except ValueError as err:
