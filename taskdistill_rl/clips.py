@@ -50,18 +50,42 @@ def check_clip_path(path: str | os.PathLike) -> Path:
 
 def render_env(ds: DistilledDataset) -> gym.Env:
     """The file's env in gymnasium with ``render_mode="rgb_array"`` (Atari: the same preprocessing
-    as training, so the learner sees what it was distilled on, while the frames are the screen)."""
+    as training, so the learner sees what it was distilled on, while the frames are the screen).
+
+    Raises:
+        InvalidInputError: the env's renderer needs a package that is not installed.
+    """
     from taskdistill_rl.envs.factory import env_family
 
     env_id, env_kwargs = ds.meta["env_id"], dict(ds.meta.get("env_kwargs") or {})
     family = env_family(env_id)
     if family == "mujoco":
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless, unless the user chose a backend
-    if family == "atari":
-        from taskdistill_rl.envs.atari import make_atari
+    try:
+        if family == "atari":
+            from taskdistill_rl.envs.atari import make_atari
 
-        return make_atari(env_id, render_mode="rgb_array", **env_kwargs)
-    return gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+            return make_atari(env_id, render_mode="rgb_array", **env_kwargs)
+        return gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+    except gym.error.DependencyNotInstalled as err:
+        raise _missing_renderer(env_id, err) from err
+
+
+def _render(env: gym.Env) -> np.ndarray:
+    """The env's frame, at most MAX_WIDTH wide. gymnasium's classic-control envs draw with pygame,
+    imported at the first frame: without it, one line that says what to install (issue 24)."""
+    try:
+        return _fit_width(env.render())
+    except gym.error.DependencyNotInstalled as err:
+        raise _missing_renderer(env.spec.id if env.spec else type(env.unwrapped).__name__, err) from err
+
+
+def _missing_renderer(env_id: str, err: Exception) -> InvalidInputError:
+    if "pygame" in str(err):
+        return InvalidInputError(
+            f"drawing {env_id!r} needs pygame: pip install 'pygame>=2.1.3' (taskdistill_rl's [render] extra)"
+        )
+    return InvalidInputError(f"drawing {env_id!r} needs a package that is not installed: {err}")
 
 
 def record_episode(
@@ -85,13 +109,13 @@ def record_episode(
         torch.manual_seed(seed)  # the learner's action samples
         policy = ds.make_policy(seed=seed, action_space=env.action_space)
         obs, _ = env.reset(seed=seed)
-        frames = [_fit_width(env.render())]
+        frames = [_render(env)]
         total, steps, done = 0.0, 0, False
         while not done and len(frames) < max_frames:
             obs, reward, terminated, truncated, _ = env.step(policy.predict(obs, deterministic=deterministic))
             total, steps, done = total + float(reward), steps + 1, terminated or truncated
             if steps % every == 0 or done:
-                frames.append(_fit_width(env.render()))
+                frames.append(_render(env))
         fps = _steps_per_second(env)
     finally:
         env.close()

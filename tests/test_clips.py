@@ -87,3 +87,37 @@ def test_mp4_without_the_video_extra_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if the extra were not installed
     assert main(["rollout", "zoo:ndcartpole-1d", "--out", "clip.mp4"]) == 1
     assert "pip install 'taskdistill_rl[video]'" in capsys.readouterr().err
+
+
+def test_a_classic_control_clip_without_pygame_is_one_line_that_says_what_to_install(
+    tmp_path, monkeypatch, capsys
+):
+    """Issue 24, item 5: gymnasium draws CartPole-v1 with pygame, imported at the first frame;
+    without it `rollout` printed a 63-line traceback."""
+    ds = load_distilled("zoo:ndcartpole-1d")  # 1D ND cart-pole is CartPole-v1: the file acts there
+    ds.meta.update(env_id="CartPole-v1", env_kwargs={})
+    path = ds.save(tmp_path / "cartpole.pt")
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as if pygame were not installed
+    out = tmp_path / "clip.gif"
+    assert main(["rollout", str(path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "taskdistill: error: drawing 'CartPole-v1' needs pygame: pip install 'pygame>=2.1.3' "
+        "(taskdistill_rl's [render] extra)\n"
+    )
+    assert not out.exists()
+
+
+def test_the_render_extra_brings_pygame_and_dev_installs_it():
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras["render"] == ["pygame>=2.1.3"]
+    assert any(dep.startswith("taskdistill_rl[") and "render" in dep for dep in extras["dev"])
