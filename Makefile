@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0   # installed first: a CPU build; a bare `torch` would pull a multi-GB CUDA build
 
-.PHONY: demo test install install-dev lint bench docs clean
+.PHONY: demo test install install-dev wheel lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
+
+## dist/taskdistill_rl-VERSION-py3-none-any.whl, to install on any machine while the package is not on PyPI.
+wheel:
+	$(PYTHON) -m pip wheel --no-deps . -w dist/
 
 ## The main job on the embedded default: distil 1D and 2D ND cart-pole, print the evaluation table.
 DEMO := runs/demo
@@ -46,4 +50,4 @@ docs: $(VENV)/.dev
 	$(BIN)/mkdocs serve
 
 clean:
-	rm -rf $(VENV) site build *.egg-info
+	rm -rf $(VENV) site build dist *.egg-info
