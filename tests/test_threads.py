@@ -3,7 +3,11 @@ run's duration, recorded with the run, and a resume under another count warns.""
 
 import json
 import logging
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import pytest
 import torch
