@@ -121,7 +121,7 @@ EnvBackendOpt = Annotated[
     typer.Option(
         "--env-backend",
         help="Atari emulation: gymnasium (ale-py, one process per game) or envpool (the same "
-        "conventions in C++ threads; pip install 'taskdistill_rl[envpool]').",
+        "conventions in C++ threads; the [envpool] extra: pip install envpool==1.2.5).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]

@@ -176,7 +176,7 @@ def _mp4_writer():
     except ImportError as err:
         raise InvalidInputError(
             "writing MP4 needs the video extra (imageio with its own ffmpeg): "
-            "pip install 'taskdistill_rl[video]', or write a .gif"
+            "pip install imageio imageio-ffmpeg (the [video] extra), or write a .gif"
         ) from err
 
     def write(f, clip: Clip) -> None:

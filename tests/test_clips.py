@@ -86,7 +86,7 @@ def test_an_existing_clip_is_kept_without_overwrite(tmp_path, capsys):
 def test_mp4_without_the_video_extra_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if the extra were not installed
     assert main(["rollout", "zoo:ndcartpole-1d", "--out", "clip.mp4"]) == 1
-    assert "pip install 'taskdistill_rl[video]'" in capsys.readouterr().err
+    assert "pip install imageio imageio-ffmpeg (the [video] extra)" in capsys.readouterr().err
 
 
 def test_a_classic_control_clip_without_pygame_is_one_line_that_says_what_to_install(

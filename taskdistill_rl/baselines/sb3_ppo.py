@@ -297,7 +297,7 @@ def train_ppo(
         from stable_baselines3.common.vec_env import VecNormalize
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError(
-            "the PPO baseline needs stable-baselines3: pip install 'taskdistill_rl[sb3]'"
+            "the PPO baseline needs stable-baselines3: pip install stable-baselines3 (the [sb3] extra)"
         ) from err
     check_env_id(env_id)
     if timesteps is None and target_return is None and time_budget is None:

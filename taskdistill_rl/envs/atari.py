@@ -119,7 +119,9 @@ def make_atari(env_id: str, *, uint8_frames: bool = False, **env_kwargs: Any) ->
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
     if not register_ale():
-        raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'")
+        raise UnknownEnvError(
+            f"{env_id!r} needs ale-py: pip install ale-py opencv-python-headless (the [atari] extra)"
+        )
     check_atari_kwargs(env_id, env_kwargs)
     try:
         env = gym.make(env_id, frameskip=1, **env_kwargs)
@@ -136,7 +138,9 @@ def make_atari(env_id: str, *, uint8_frames: bool = False, **env_kwargs: Any) ->
             scale_obs=not uint8_frames,
         )
     except gym.error.DependencyNotInstalled as err:
-        raise UnknownEnvError(f"{env_id!r} needs opencv: pip install 'taskdistill_rl[atari]'") from err
+        raise UnknownEnvError(
+            f"{env_id!r} needs opencv: pip install opencv-python-headless (the [atari] extra)"
+        ) from err
     return FrameStackObservation(env, stack_size=FRAME_STACK)
 
 

@@ -54,7 +54,7 @@ from taskdistill_rl.envs.atari import (
 )
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
 
-ENVPOOL_INSTALL = "pip install 'taskdistill_rl[envpool]'"
+ENVPOOL_INSTALL = "pip install envpool==1.2.5 (the [envpool] extra)"
 # emulator arguments that mean the same in EnvPool as in ale_py's AtariEnv
 EMULATOR_KWARGS = ("repeat_action_probability", "full_action_space", "mode", "difficulty")
 # The recorded pipeline of a gymnasium-backend Atari env ends with TorchRL's VecGymEnvTransform,

@@ -26,7 +26,9 @@ def _load_namespace(env_id: str) -> None:
     # gymnasium only knows the ALE ids (ALE/*-v5 and *NoFrameskip-v4) once ale_py registered them
     # (torchrl-notes surprise 8).
     if env_id not in gym.registry and not register_ale() and env_id.startswith("ALE/"):
-        raise UnknownEnvError(f"{env_id!r} needs ale-py: pip install 'taskdistill_rl[atari]'")
+        raise UnknownEnvError(
+            f"{env_id!r} needs ale-py: pip install ale-py opencv-python-headless (the [atari] extra)"
+        )
 
 
 def check_env_id(env_id: str) -> str:
