@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:
@@ -322,26 +323,121 @@ def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
     model_or_policy.set_env(frozen)
 
 
-def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: nn.Module | None = None):
+class _EnvIO(nn.Module):
+    """A learner between an env's tensors and its own: uint8 frames scaled to [0, 1] and other
+    observations cast to the learner's dtype (a plain ``GymEnv`` of MuJoCo gives float64), then the
+    file's ``obs_norm``, as :meth:`Policy.predict` does; the output cast to the action spec's dtype.
+    The dataset is referenced, not registered, so its tensors never join the actor's."""
+
+    def __init__(self, net: nn.Module, dataset: DistilledDataset, *, dtype: torch.dtype, out_dtype=None):
+        super().__init__()
+        self.net = net
+        self.__dict__["dataset"] = dataset
+        self.dtype, self.out_dtype = dtype, out_dtype
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.net(self.dataset.normalize(as_float_frames(obs).to(self.dtype)))
+        return out if self.out_dtype is None else out.to(self.out_dtype)
+
+
+def _action_spec(ds: DistilledDataset, env, action_spec):
+    """The env's action spec (a leaf), checked against the file's actions; None if none was given."""
+    from torchrl.data import Categorical, Composite, OneHot
+
+    if env is not None and action_spec is not None:
+        raise InvalidInputError("to_torchrl_actor takes env= or action_spec=, not both")
+    if env is not None:
+        observation = env.observation_spec.get("observation", None)
+        if observation is None:
+            keys = [str(k) for k in env.observation_spec.keys(True, True)]
+            raise InvalidInputError(
+                f"the actor reads 'observation', which the env does not have (its observations: {keys})"
+            )
+        n = len(ds.obs_shape)
+        if tuple(observation.shape[len(observation.shape) - n :]) != ds.obs_shape:
+            raise InvalidInputError(
+                f"the env observes {tuple(observation.shape)} but the dataset's observations "
+                f"are {ds.obs_shape}"
+            )
+        if list(env.action_keys) != ["action"]:
+            raise InvalidInputError(f"the actor writes 'action', the env's action keys are {env.action_keys}")
+        action_spec = env.action_spec
+    if action_spec is None:
+        return None
+    if isinstance(action_spec, Composite):
+        action_spec = action_spec.get("action", None)
+    kind = "continuous" if ds.continuous else "discrete"
+    if ds.continuous:
+        ok = action_spec is not None and action_spec.domain == "continuous"
+        ok = ok and action_spec.shape[-1:] == (ds.out_features,)
+    else:
+        ok = isinstance(action_spec, (OneHot, Categorical)) and action_spec.space.n == ds.out_features
+    if not ok:
+        raise InvalidInputError(
+            f"the env's action spec is {type(action_spec).__name__}"
+            f"{tuple(action_spec.shape) if action_spec is not None else ''} but the dataset teaches "
+            f"{kind} actions of size {ds.out_features}"
+        )
+    return action_spec
+
+
+def to_torchrl_actor(
+    ds: DistilledDataset,
+    *,
+    seed: int | None = None,
+    module: nn.Module | None = None,
+    env=None,
+    action_spec=None,
+):
     """A TorchRL ``ProbabilisticActor`` around a fresh learner (or ``module``) fitted in one step,
     built by the same factory distillation uses (:func:`taskdistill_rl.actors.make_actor`).
 
-    Reads ``"observation"``; writes ``"action"`` and ``"action_log_prob"``. Discrete: Categorical
-    over the logits (integer actions: make gymnasium envs with ``categorical_action_encoding=True``).
-    Continuous: a diagonal Gaussian with the file's log-std. With a meta-learned encoder the
-    learner's first layers are the file's (:meth:`DistilledDataset.fit`); Atari actors read the
-    ``[4, 84, 84]`` frames of :func:`taskdistill_rl.envs.factory.make_env` (uint8, scaled to [0, 1]
-    as the file's learners saw them) or of ``make_atari`` (float32 in [0, 1]).
-    """
-    from taskdistill_rl.actors import make_actor
-    from taskdistill_rl.obs_norm import NormalizedInput
+    Reads ``"observation"`` as the env gives it (uint8 frames, float64 MuJoCo states: no
+    ``DoubleToFloat`` needed; the file's ``obs_norm`` is applied inside); writes ``"action"``,
+    ``"action_log_prob"`` and the distribution's parameters (``"logits"``, or ``"loc"`` and
+    ``"scale"``). Discrete: a categorical distribution over the logits. Continuous: a diagonal
+    Gaussian with the file's log-std, unclipped, in the action spec's dtype. TorchRL's exploration
+    type picks sampling (collectors, ``set_exploration_type(RANDOM)``) or the mode (``env.rollout``
+    outside such a context). With a meta-learned encoder the learner's first layers are the file's
+    (:meth:`DistilledDataset.fit`).
 
+    Keyword Args:
+        seed: the fresh learner's seed.
+        module: fit this network instead of a fresh learner.
+        env: the TorchRL env the actor will act in; its action spec decides the encoding and its
+            observation and action specs are checked against the file.
+        action_spec: the action spec alone, instead of ``env``.
+
+    A discrete actor needs ``env`` or ``action_spec``: TorchRL's ``GymEnv`` takes one-hot actions
+    unless made with ``categorical_action_encoding=True`` (our :func:`make_env` takes integers), and
+    an integer action in a one-hot env is read as action 0 without an error.
+
+    Raises:
+        InvalidInputError: a discrete file without ``env`` / ``action_spec``; an env whose
+            observations or actions differ from the file's.
+    """
+    from torchrl.data import OneHot
+
+    from taskdistill_rl.actors import make_actor
+
+    spec = _action_spec(ds, env, action_spec)
+    if spec is None and not ds.continuous:
+        raise InvalidInputError(
+            "a discrete actor must match the env's action encoding: pass env=your_env or "
+            "action_spec=env.action_spec (TorchRL's GymEnv takes one-hot actions unless "
+            "categorical_action_encoding=True)"
+        )
     net = ds.fit(module if module is not None else ds.make_learner(seed).to(ds.device))
-    device = next((p.device for p in net.parameters()), ds.device)
+    param = next(net.parameters(), None)
+    device, dtype = (ds.device, torch.float32) if param is None else (param.device, param.dtype)
     ds = ds.on(device)  # the actor's tensors on its learner's device
-    if ds.obs_norm is not None or len(ds.obs_shape) == 3:  # normalised, or make_env's uint8 frames
-        net = NormalizedInput(net, ds)
-    return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())
+    out_dtype = spec.dtype if spec is not None and ds.continuous else None
+    return make_actor(
+        _EnvIO(net, ds, dtype=dtype, out_dtype=out_dtype),
+        log_std=None if ds.log_std is None else ds.log_std.detach().clone(),
+        one_hot=isinstance(spec, OneHot),
+        spec=spec,
+    )
 
 
 __all__ = ["ATARI_POLICY_KWARGS", "fit_sb3", "sb3_atari_model", "to_torchrl_actor"]
