@@ -14,7 +14,6 @@ has the layer sizes of our learner α_a (``features_extractor.cnn.{0,2,4}``,
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -79,8 +78,16 @@ def _sb3_raw_output(policy, obs: torch.Tensor) -> torch.Tensor:
     # the features extractor is not shared
     from stable_baselines3.common.preprocessing import preprocess_obs
 
+    from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
+
     obs = preprocess_obs(obs, policy.observation_space, normalize_images=policy.normalize_images)
-    return policy.action_net(policy.mlp_extractor.forward_actor(policy.pi_features_extractor(obs)))
+    extractor = policy.pi_features_extractor
+    # the file's states are normalised already: skip the normalisation of a policy fitted before
+    if isinstance(extractor, NormalizedFlattenExtractor):
+        features = extractor.flatten(obs)
+    else:
+        features = extractor(obs)
+    return policy.action_net(policy.mlp_extractor.forward_actor(features))
 
 
 def _has_params(module: nn.Module) -> bool:
@@ -172,13 +179,19 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     files build the model on our preprocessing with :func:`sb3_atari_model`.
 
     For Box actions the policy's ``log_std`` becomes the file's. When the file carries
-    ``obs_norm``, a model's env is wrapped in a frozen ``VecNormalize`` holding those statistics (a
-    bare policy gets a warning saying what to wrap). Returns the model or policy it was given.
+    ``obs_norm``, the normalisation goes *inside* the policy: its ``FlattenExtractor`` becomes a
+    :class:`~taskdistill_rl.sb3_layers.NormalizedFlattenExtractor` holding the file's statistics
+    (also in ``policy_kwargs``, so ``model.save`` / ``PPO.load`` rebuild it). The policy then maps
+    raw observations to the fitted actions everywhere SB3 uses it: ``evaluate_policy`` on a plain
+    ``gym.make`` env, a saved and loaded model, ``model.learn``. Returns the model or policy it was
+    given.
 
     Raises:
         InvalidInputError: observation or action spaces that differ from the file's, a policy that
-            divides uint8 images by 255, ``use_sde=True``, or (with an encoder) an actor that is
-            not the file's learner.
+            divides uint8 images by 255, ``use_sde=True``, (with an encoder) an actor that is
+            not the file's learner, (with ``obs_norm``) a features extractor other than
+            ``FlattenExtractor``, or a model whose env is a ``VecNormalize`` that normalises
+            observations (the policy would see them normalised twice, or unlike the file's).
         InvalidInputTypeError: not an SB3 on-policy model or ``ActorCriticPolicy``.
     """
     try:
@@ -196,6 +209,7 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
         )
     _check_spaces(ds, policy.observation_space, policy.action_space, "the SB3 policy")
     _check_image_scaling(ds, policy)
+    _check_normalisation(ds, model_or_policy, policy)
     encoder_layers = _sb3_encoder_layers(ds, policy) if ds.encoder_layers else []
     with torch.no_grad():
         for theirs, ours in zip(encoder_layers, (m for m in ds.encoder if _has_params(m)), strict=True):
@@ -218,9 +232,66 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     if ds.continuous:
         with torch.no_grad():
             policy.log_std.copy_(ds.log_std.detach().to(policy.device))
-    if ds.obs_norm is not None:
-        _freeze_normalisation(ds, model_or_policy)
+    _set_normalisation(ds, model_or_policy, policy)
     return model_or_policy
+
+
+def _check_normalisation(ds: DistilledDataset, model_or_policy, policy) -> None:
+    """Refuse what would feed the fitted policy other observations than the file's learners saw."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+    from stable_baselines3.common.vec_env import VecNormalize, unwrap_vec_wrapper
+
+    env = model_or_policy.get_env() if hasattr(model_or_policy, "get_env") else None
+    vec_normalize = unwrap_vec_wrapper(env, VecNormalize) if env is not None else None
+    if vec_normalize is not None and vec_normalize.norm_obs:
+        raise InvalidInputError(
+            "the model's env is a VecNormalize that normalises observations, but the fitted policy "
+            + (
+                "normalises raw observations itself with the file's statistics"
+                if ds.obs_norm is not None
+                else "takes raw observations"
+            )
+            + ": build the model on the raw env (VecNormalize(env, norm_obs=False) to scale rewards only)"
+        )
+    extractors = {policy.features_extractor, policy.pi_features_extractor, policy.vf_features_extractor}
+    if ds.obs_norm is not None and not all(isinstance(e, FlattenExtractor) for e in extractors):
+        raise InvalidInputError(
+            "this file's observations are normalised and fit_sb3 puts the normalisation in the policy's "
+            "features extractor, which must be SB3's FlattenExtractor (the MlpPolicy default), got "
+            f"{type(policy.pi_features_extractor).__name__}"
+        )
+
+
+def _set_normalisation(ds: DistilledDataset, model_or_policy, policy) -> None:
+    """Put the file's normalisation inside the policy (issue 24): a frozen ``VecNormalize`` in the
+    model's env was lost by ``evaluate_policy(model, gym.make(...))`` and by ``save`` / ``load``.
+    A policy fitted before from a normalised file gets its plain ``FlattenExtractor`` back."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
+
+    if ds.obs_norm is not None:
+        cls: type = NormalizedFlattenExtractor
+        kwargs = {key: ds.obs_norm[key].float().cpu().tolist() for key in ("mean", "var")}
+    elif isinstance(policy.features_extractor, NormalizedFlattenExtractor):
+        cls, kwargs = FlattenExtractor, {}
+    else:
+        return
+    policy.features_extractor_class, policy.features_extractor_kwargs = cls, kwargs
+    if hasattr(model_or_policy, "policy_kwargs"):  # what PPO.load rebuilds the policy from
+        model_or_policy.policy_kwargs = {
+            **model_or_policy.policy_kwargs,
+            "features_extractor_class": cls,
+            "features_extractor_kwargs": kwargs,
+        }
+    # as ActorCriticPolicy.__init__ builds them (buffers only: the optimizer's parameters stay)
+    policy.features_extractor = policy.make_features_extractor().to(policy.device)
+    policy.pi_features_extractor = policy.features_extractor
+    policy.vf_features_extractor = (
+        policy.features_extractor
+        if policy.share_features_extractor
+        else policy.make_features_extractor().to(policy.device)
+    )
 
 
 # SB3's CnnPolicy on our Atari frames: they are float32 in [0, 1] already (no /255), and the
@@ -292,35 +363,6 @@ def sb3_atari_model(
     policy_kwargs = {**ATARI_POLICY_KWARGS, **ppo_kwargs.pop("policy_kwargs", {})}
     env = DummyVecEnv([functools.partial(make_atari, env_id, **kwargs)] * n_envs)
     return PPO("CnnPolicy", env, seed=seed, policy_kwargs=policy_kwargs, **ppo_kwargs)
-
-
-def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
-    """The file's observations are normalised: give the model's env a frozen ``VecNormalize`` with
-    the file's statistics, or say what to wrap when there is no env to wrap."""
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    from taskdistill_rl.obs_norm import CLIP, EPSILON
-
-    env = model_or_policy.get_env() if hasattr(model_or_policy, "get_env") else None
-    if env is None:
-        warnings.warn(
-            "this distilled file's observations are normalised: wrap the env the policy acts in with "
-            "VecNormalize(env, training=False, norm_reward=False) and set its obs_rms.mean / obs_rms.var "
-            "to ds.obs_norm['mean'] / ds.obs_norm['var']",
-            stacklevel=3,
-        )
-        return
-    frozen = VecNormalize(
-        env.venv if isinstance(env, VecNormalize) else env,
-        training=False,
-        norm_obs=True,
-        norm_reward=False,
-        clip_obs=CLIP,
-        epsilon=EPSILON,
-    )
-    frozen.obs_rms.mean = ds.obs_norm["mean"].double().cpu().numpy()
-    frozen.obs_rms.var = ds.obs_norm["var"].double().cpu().numpy()
-    model_or_policy.set_env(frozen)
 
 
 class _EnvIO(nn.Module):
