@@ -371,14 +371,16 @@ class _EnvIO(nn.Module):
     file's ``obs_norm``, as :meth:`Policy.predict` does; the output cast to the action spec's dtype.
     The dataset is referenced, not registered, so its tensors never join the actor's."""
 
-    def __init__(self, net: nn.Module, dataset: DistilledDataset, *, dtype: torch.dtype, out_dtype=None):
+    def __init__(self, net: nn.Module, dataset: DistilledDataset, *, out_dtype: torch.dtype | None = None):
         super().__init__()
         self.net = net
         self.__dict__["dataset"] = dataset
-        self.dtype, self.out_dtype = dtype, out_dtype
+        self.out_dtype = out_dtype
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self.net(self.dataset.normalize(as_float_frames(obs).to(self.dtype)))
+        param = next(self.net.parameters(), None)  # read each call: follows actor.double()
+        obs = as_float_frames(obs).to(torch.float32 if param is None else param.dtype)
+        out = self.net(self.dataset.normalize(obs))
         return out if self.out_dtype is None else out.to(self.out_dtype)
 
 
@@ -470,12 +472,11 @@ def to_torchrl_actor(
             "categorical_action_encoding=True)"
         )
     net = ds.fit(module if module is not None else ds.make_learner(seed).to(ds.device))
-    param = next(net.parameters(), None)
-    device, dtype = (ds.device, torch.float32) if param is None else (param.device, param.dtype)
+    device = next((p.device for p in net.parameters()), ds.device)
     ds = ds.on(device)  # the actor's tensors on its learner's device
     out_dtype = spec.dtype if spec is not None and ds.continuous else None
     return make_actor(
-        _EnvIO(net, ds, dtype=dtype, out_dtype=out_dtype),
+        _EnvIO(net, ds, out_dtype=out_dtype),
         log_std=None if ds.log_std is None else ds.log_std.detach().clone(),
         one_hot=isinstance(spec, OneHot),
         spec=spec,
