@@ -63,10 +63,11 @@ if __name__ == "__main__":
     assert env.action_space.contains(int(action))
 
     # 2. TorchRL: a ProbabilisticActor around a fresh Λ learner fitted in one step. It reads
-    #    "observation" and writes "logits", "action" and "action_log_prob".
-    actor = ds.to_torchrl_actor(seed=0)
+    #    "observation" and writes "logits", "action" and "action_log_prob". Given the env, it
+    #    writes actions in the env's encoding (GymEnv's default is one-hot; here integers).
     torchrl_env = GymEnv("CartPole-v1", categorical_action_encoding=True)  # integer actions
     torchrl_env.set_seed(0)
+    actor = ds.to_torchrl_actor(seed=0, env=torchrl_env)
     returns = []
     with set_exploration_type(ExplorationType.RANDOM), torch.no_grad():  # sample, as the paper
         for _ in range(EPISODES):

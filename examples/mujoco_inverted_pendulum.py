@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.monitor import Monitor
 
 from taskdistill_rl import Distiller, evaluate_dataset, load_distilled
+from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
 
 logging.getLogger("torchrl").setLevel(logging.WARNING)  # TorchRL's INFO lines, as the CLI hides them
 TINY = os.environ.get("TASKDISTILL_EXAMPLE_TINY") == "1"
@@ -80,12 +81,13 @@ if __name__ == "__main__":
         done = terminated or truncated
     print(f"one fresh learner, one episode: {episode_return:.0f}")
 
-    # 5. stable-baselines3: fit_sb3 copies the log-std and wraps the model's env in a FROZEN
-    #    VecNormalize holding the file's statistics, so the fitted model sees what the file saw.
+    # 5. stable-baselines3: fit_sb3 copies the log-std and puts the file's normalisation INSIDE
+    #    the policy (its features extractor), so the model takes raw observations: a plain
+    #    gym.make env, a saved and loaded model, model.learn all see what the file saw.
     model = PPO("MlpPolicy", "InvertedPendulum-v5", seed=0, device="cpu")
     ds.fit_sb3(model)
-    venv = model.get_env()
-    assert isinstance(venv, VecNormalize) and not venv.training and not venv.norm_reward
+    assert isinstance(model.policy.features_extractor, NormalizedFlattenExtractor)
     assert torch.equal(model.policy.log_std.detach(), ds.log_std.detach())
-    sb3_mean, _ = evaluate_policy(model, venv, n_eval_episodes=EPISODES, deterministic=False)
+    raw_env = Monitor(gym.make("InvertedPendulum-v5"))
+    sb3_mean, _ = evaluate_policy(model, raw_env, n_eval_episodes=EPISODES, deterministic=False)
     print(f"SB3 PPO fitted in one step: {sb3_mean:.1f} over {EPISODES} sampled episode(s)")

@@ -14,7 +14,8 @@ import torch
 from tensordict.nn import TensorDictModule, TensorDictSequential
 from torch import distributions as D
 from torch import nn
-from torchrl.modules import MLP, IndependentNormal, ProbabilisticActor, ValueOperator
+from torchrl.data import TensorSpec
+from torchrl.modules import MLP, IndependentNormal, OneHotCategorical, ProbabilisticActor, ValueOperator
 
 from taskdistill_rl.envs.atari import as_float_frames
 
@@ -37,10 +38,16 @@ class StateIndependentScale(nn.Module):
         self.__dict__["log_std"] = log_std  # not registered: the actor never trains it
 
     def forward(self, loc: torch.Tensor) -> torch.Tensor:
-        return self.log_std.detach().exp().expand_as(loc)
+        return self.log_std.detach().exp().to(loc.dtype).expand_as(loc)
 
 
-def make_actor(net: nn.Module, *, log_std: torch.Tensor | None = None) -> ProbabilisticActor:
+def make_actor(
+    net: nn.Module,
+    *,
+    log_std: torch.Tensor | None = None,
+    one_hot: bool = False,
+    spec: TensorSpec | None = None,
+) -> ProbabilisticActor:
     """A TorchRL ``ProbabilisticActor`` that reads ``"observation"`` and writes ``"action"`` and
     ``"action_log_prob"``.
 
@@ -48,12 +55,16 @@ def make_actor(net: nn.Module, *, log_std: torch.Tensor | None = None) -> Probab
         net: maps observations to the learner's raw output (what ``fit`` trained).
         log_std: continuous actions: the state-independent log-std (referenced, not copied);
             None for discrete actions.
+        one_hot: discrete actions as one-hot vectors (TorchRL's ``OneHotCategorical``, what a
+            ``OneHot`` action spec takes) instead of integer indices.
+        spec: the env's action spec, kept as the actor's ``spec`` (TorchRL's convention).
     """
     if log_std is None:
         return ProbabilisticActor(
             TensorDictModule(net, in_keys=["observation"], out_keys=["logits"]),
             in_keys=["logits"],
-            distribution_class=D.Categorical,
+            spec=spec,
+            distribution_class=OneHotCategorical if one_hot else D.Categorical,
             distribution_kwargs=NO_VALIDATION,
             return_log_prob=True,
         )
@@ -64,6 +75,7 @@ def make_actor(net: nn.Module, *, log_std: torch.Tensor | None = None) -> Probab
     return ProbabilisticActor(
         module,
         in_keys=["loc", "scale"],
+        spec=spec,
         distribution_class=IndependentNormal,
         distribution_kwargs=NO_VALIDATION,
         return_log_prob=True,

@@ -224,12 +224,13 @@ class DistilledDataset(nn.Module):
 
         return fit_sb3(self, model_or_policy, steps=steps)
 
-    def to_torchrl_actor(self, seed: int | None = None):
-        """A TorchRL ``ProbabilisticActor``: a fresh learner from Λ fitted in one step
-        (see :func:`taskdistill_rl.interop.to_torchrl_actor`)."""
+    def to_torchrl_actor(self, seed: int | None = None, *, env: Any = None, action_spec: Any = None):
+        """A TorchRL ``ProbabilisticActor``: a fresh learner from Λ fitted in one step, matched to
+        ``env`` (or ``action_spec``; required for discrete actions, see
+        :func:`taskdistill_rl.interop.to_torchrl_actor`)."""
         from taskdistill_rl.interop import to_torchrl_actor
 
-        return to_torchrl_actor(self, seed=seed)
+        return to_torchrl_actor(self, seed=seed, env=env, action_spec=action_spec)
 
     def _check_module(self, module: nn.Module) -> None:
         devices = {p.device for p in module.parameters()}

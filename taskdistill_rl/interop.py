@@ -14,12 +14,12 @@ has the layer sizes of our learner α_a (``features_extractor.cnn.{0,2,4}``,
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:
@@ -78,8 +78,16 @@ def _sb3_raw_output(policy, obs: torch.Tensor) -> torch.Tensor:
     # the features extractor is not shared
     from stable_baselines3.common.preprocessing import preprocess_obs
 
+    from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
+
     obs = preprocess_obs(obs, policy.observation_space, normalize_images=policy.normalize_images)
-    return policy.action_net(policy.mlp_extractor.forward_actor(policy.pi_features_extractor(obs)))
+    extractor = policy.pi_features_extractor
+    # the file's states are normalised already: skip the normalisation of a policy fitted before
+    if isinstance(extractor, NormalizedFlattenExtractor):
+        features = extractor.flatten(obs)
+    else:
+        features = extractor(obs)
+    return policy.action_net(policy.mlp_extractor.forward_actor(features))
 
 
 def _has_params(module: nn.Module) -> bool:
@@ -171,13 +179,19 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     files build the model on our preprocessing with :func:`sb3_atari_model`.
 
     For Box actions the policy's ``log_std`` becomes the file's. When the file carries
-    ``obs_norm``, a model's env is wrapped in a frozen ``VecNormalize`` holding those statistics (a
-    bare policy gets a warning saying what to wrap). Returns the model or policy it was given.
+    ``obs_norm``, the normalisation goes *inside* the policy: its ``FlattenExtractor`` becomes a
+    :class:`~taskdistill_rl.sb3_layers.NormalizedFlattenExtractor` holding the file's statistics
+    (also in ``policy_kwargs``, so ``model.save`` / ``PPO.load`` rebuild it). The policy then maps
+    raw observations to the fitted actions everywhere SB3 uses it: ``evaluate_policy`` on a plain
+    ``gym.make`` env, a saved and loaded model, ``model.learn``. Returns the model or policy it was
+    given.
 
     Raises:
         InvalidInputError: observation or action spaces that differ from the file's, a policy that
-            divides uint8 images by 255, ``use_sde=True``, or (with an encoder) an actor that is
-            not the file's learner.
+            divides uint8 images by 255, ``use_sde=True``, (with an encoder) an actor that is
+            not the file's learner, (with ``obs_norm``) a features extractor other than
+            ``FlattenExtractor``, or a model whose env is a ``VecNormalize`` that normalises
+            observations (the policy would see them normalised twice, or unlike the file's).
         InvalidInputTypeError: not an SB3 on-policy model or ``ActorCriticPolicy``.
     """
     try:
@@ -195,6 +209,7 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
         )
     _check_spaces(ds, policy.observation_space, policy.action_space, "the SB3 policy")
     _check_image_scaling(ds, policy)
+    _check_normalisation(ds, model_or_policy, policy)
     encoder_layers = _sb3_encoder_layers(ds, policy) if ds.encoder_layers else []
     with torch.no_grad():
         for theirs, ours in zip(encoder_layers, (m for m in ds.encoder if _has_params(m)), strict=True):
@@ -217,9 +232,66 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     if ds.continuous:
         with torch.no_grad():
             policy.log_std.copy_(ds.log_std.detach().to(policy.device))
-    if ds.obs_norm is not None:
-        _freeze_normalisation(ds, model_or_policy)
+    _set_normalisation(ds, model_or_policy, policy)
     return model_or_policy
+
+
+def _check_normalisation(ds: DistilledDataset, model_or_policy, policy) -> None:
+    """Refuse what would feed the fitted policy other observations than the file's learners saw."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+    from stable_baselines3.common.vec_env import VecNormalize, unwrap_vec_wrapper
+
+    env = model_or_policy.get_env() if hasattr(model_or_policy, "get_env") else None
+    vec_normalize = unwrap_vec_wrapper(env, VecNormalize) if env is not None else None
+    if vec_normalize is not None and vec_normalize.norm_obs:
+        raise InvalidInputError(
+            "the model's env is a VecNormalize that normalises observations, but the fitted policy "
+            + (
+                "normalises raw observations itself with the file's statistics"
+                if ds.obs_norm is not None
+                else "takes raw observations"
+            )
+            + ": build the model on the raw env (VecNormalize(env, norm_obs=False) to scale rewards only)"
+        )
+    extractors = {policy.features_extractor, policy.pi_features_extractor, policy.vf_features_extractor}
+    if ds.obs_norm is not None and not all(isinstance(e, FlattenExtractor) for e in extractors):
+        raise InvalidInputError(
+            "this file's observations are normalised and fit_sb3 puts the normalisation in the policy's "
+            "features extractor, which must be SB3's FlattenExtractor (the MlpPolicy default), got "
+            f"{type(policy.pi_features_extractor).__name__}"
+        )
+
+
+def _set_normalisation(ds: DistilledDataset, model_or_policy, policy) -> None:
+    """Put the file's normalisation inside the policy (issue 24): a frozen ``VecNormalize`` in the
+    model's env was lost by ``evaluate_policy(model, gym.make(...))`` and by ``save`` / ``load``.
+    A policy fitted before from a normalised file gets its plain ``FlattenExtractor`` back."""
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
+
+    if ds.obs_norm is not None:
+        cls: type = NormalizedFlattenExtractor
+        kwargs = {key: ds.obs_norm[key].float().cpu().tolist() for key in ("mean", "var")}
+    elif isinstance(policy.features_extractor, NormalizedFlattenExtractor):
+        cls, kwargs = FlattenExtractor, {}
+    else:
+        return
+    policy.features_extractor_class, policy.features_extractor_kwargs = cls, kwargs
+    if hasattr(model_or_policy, "policy_kwargs"):  # what PPO.load rebuilds the policy from
+        model_or_policy.policy_kwargs = {
+            **model_or_policy.policy_kwargs,
+            "features_extractor_class": cls,
+            "features_extractor_kwargs": kwargs,
+        }
+    # as ActorCriticPolicy.__init__ builds them (buffers only: the optimizer's parameters stay)
+    policy.features_extractor = policy.make_features_extractor().to(policy.device)
+    policy.pi_features_extractor = policy.features_extractor
+    policy.vf_features_extractor = (
+        policy.features_extractor
+        if policy.share_features_extractor
+        else policy.make_features_extractor().to(policy.device)
+    )
 
 
 # SB3's CnnPolicy on our Atari frames: they are float32 in [0, 1] already (no /255), and the
@@ -293,55 +365,122 @@ def sb3_atari_model(
     return PPO("CnnPolicy", env, seed=seed, policy_kwargs=policy_kwargs, **ppo_kwargs)
 
 
-def _freeze_normalisation(ds: DistilledDataset, model_or_policy) -> None:
-    """The file's observations are normalised: give the model's env a frozen ``VecNormalize`` with
-    the file's statistics, or say what to wrap when there is no env to wrap."""
-    from stable_baselines3.common.vec_env import VecNormalize
+class _EnvIO(nn.Module):
+    """A learner between an env's tensors and its own: uint8 frames scaled to [0, 1] and other
+    observations cast to the learner's dtype (a plain ``GymEnv`` of MuJoCo gives float64), then the
+    file's ``obs_norm``, as :meth:`Policy.predict` does; the output cast to the action spec's dtype.
+    The dataset is referenced, not registered, so its tensors never join the actor's."""
 
-    from taskdistill_rl.obs_norm import CLIP, EPSILON
+    def __init__(self, net: nn.Module, dataset: DistilledDataset, *, out_dtype: torch.dtype | None = None):
+        super().__init__()
+        self.net = net
+        self.__dict__["dataset"] = dataset
+        self.out_dtype = out_dtype
 
-    env = model_or_policy.get_env() if hasattr(model_or_policy, "get_env") else None
-    if env is None:
-        warnings.warn(
-            "this distilled file's observations are normalised: wrap the env the policy acts in with "
-            "VecNormalize(env, training=False, norm_reward=False) and set its obs_rms.mean / obs_rms.var "
-            "to ds.obs_norm['mean'] / ds.obs_norm['var']",
-            stacklevel=3,
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        param = next(self.net.parameters(), None)  # read each call: follows actor.double()
+        obs = as_float_frames(obs).to(torch.float32 if param is None else param.dtype)
+        out = self.net(self.dataset.normalize(obs))
+        return out if self.out_dtype is None else out.to(self.out_dtype)
+
+
+def _action_spec(ds: DistilledDataset, env, action_spec):
+    """The env's action spec (a leaf), checked against the file's actions; None if none was given."""
+    from torchrl.data import Categorical, Composite, OneHot
+
+    if env is not None and action_spec is not None:
+        raise InvalidInputError("to_torchrl_actor takes env= or action_spec=, not both")
+    if env is not None:
+        observation = env.observation_spec.get("observation", None)
+        if observation is None:
+            keys = [str(k) for k in env.observation_spec.keys(True, True)]
+            raise InvalidInputError(
+                f"the actor reads 'observation', which the env does not have (its observations: {keys})"
+            )
+        n = len(ds.obs_shape)
+        if tuple(observation.shape[len(observation.shape) - n :]) != ds.obs_shape:
+            raise InvalidInputError(
+                f"the env observes {tuple(observation.shape)} but the dataset's observations "
+                f"are {ds.obs_shape}"
+            )
+        if list(env.action_keys) != ["action"]:
+            raise InvalidInputError(f"the actor writes 'action', the env's action keys are {env.action_keys}")
+        action_spec = env.action_spec
+    if action_spec is None:
+        return None
+    if isinstance(action_spec, Composite):
+        action_spec = action_spec.get("action", None)
+    kind = "continuous" if ds.continuous else "discrete"
+    if ds.continuous:
+        ok = action_spec is not None and action_spec.domain == "continuous"
+        ok = ok and action_spec.shape[-1:] == (ds.out_features,)
+    else:
+        ok = isinstance(action_spec, (OneHot, Categorical)) and action_spec.space.n == ds.out_features
+    if not ok:
+        raise InvalidInputError(
+            f"the env's action spec is {type(action_spec).__name__}"
+            f"{tuple(action_spec.shape) if action_spec is not None else ''} but the dataset teaches "
+            f"{kind} actions of size {ds.out_features}"
         )
-        return
-    frozen = VecNormalize(
-        env.venv if isinstance(env, VecNormalize) else env,
-        training=False,
-        norm_obs=True,
-        norm_reward=False,
-        clip_obs=CLIP,
-        epsilon=EPSILON,
-    )
-    frozen.obs_rms.mean = ds.obs_norm["mean"].double().cpu().numpy()
-    frozen.obs_rms.var = ds.obs_norm["var"].double().cpu().numpy()
-    model_or_policy.set_env(frozen)
+    return action_spec
 
 
-def to_torchrl_actor(ds: DistilledDataset, *, seed: int | None = None, module: nn.Module | None = None):
+def to_torchrl_actor(
+    ds: DistilledDataset,
+    *,
+    seed: int | None = None,
+    module: nn.Module | None = None,
+    env=None,
+    action_spec=None,
+):
     """A TorchRL ``ProbabilisticActor`` around a fresh learner (or ``module``) fitted in one step,
     built by the same factory distillation uses (:func:`taskdistill_rl.actors.make_actor`).
 
-    Reads ``"observation"``; writes ``"action"`` and ``"action_log_prob"``. Discrete: Categorical
-    over the logits (integer actions: make gymnasium envs with ``categorical_action_encoding=True``).
-    Continuous: a diagonal Gaussian with the file's log-std. With a meta-learned encoder the
-    learner's first layers are the file's (:meth:`DistilledDataset.fit`); Atari actors read the
-    ``[4, 84, 84]`` frames of :func:`taskdistill_rl.envs.factory.make_env` (uint8, scaled to [0, 1]
-    as the file's learners saw them) or of ``make_atari`` (float32 in [0, 1]).
-    """
-    from taskdistill_rl.actors import make_actor
-    from taskdistill_rl.obs_norm import NormalizedInput
+    Reads ``"observation"`` as the env gives it (uint8 frames, float64 MuJoCo states: no
+    ``DoubleToFloat`` needed; the file's ``obs_norm`` is applied inside); writes ``"action"``,
+    ``"action_log_prob"`` and the distribution's parameters (``"logits"``, or ``"loc"`` and
+    ``"scale"``). Discrete: a categorical distribution over the logits. Continuous: a diagonal
+    Gaussian with the file's log-std, unclipped, in the action spec's dtype. TorchRL's exploration
+    type picks sampling (collectors, ``set_exploration_type(RANDOM)``) or the mode (``env.rollout``
+    outside such a context). With a meta-learned encoder the learner's first layers are the file's
+    (:meth:`DistilledDataset.fit`).
 
+    Keyword Args:
+        seed: the fresh learner's seed.
+        module: fit this network instead of a fresh learner.
+        env: the TorchRL env the actor will act in; its action spec decides the encoding and its
+            observation and action specs are checked against the file.
+        action_spec: the action spec alone, instead of ``env``.
+
+    A discrete actor needs ``env`` or ``action_spec``: TorchRL's ``GymEnv`` takes one-hot actions
+    unless made with ``categorical_action_encoding=True`` (our :func:`make_env` takes integers), and
+    an integer action in a one-hot env is read as action 0 without an error.
+
+    Raises:
+        InvalidInputError: a discrete file without ``env`` / ``action_spec``; an env whose
+            observations or actions differ from the file's.
+    """
+    from torchrl.data import OneHot
+
+    from taskdistill_rl.actors import make_actor
+
+    spec = _action_spec(ds, env, action_spec)
+    if spec is None and not ds.continuous:
+        raise InvalidInputError(
+            "a discrete actor must match the env's action encoding: pass env=your_env or "
+            "action_spec=env.action_spec (TorchRL's GymEnv takes one-hot actions unless "
+            "categorical_action_encoding=True)"
+        )
     net = ds.fit(module if module is not None else ds.make_learner(seed).to(ds.device))
     device = next((p.device for p in net.parameters()), ds.device)
     ds = ds.on(device)  # the actor's tensors on its learner's device
-    if ds.obs_norm is not None or len(ds.obs_shape) == 3:  # normalised, or make_env's uint8 frames
-        net = NormalizedInput(net, ds)
-    return make_actor(net, log_std=None if ds.log_std is None else ds.log_std.detach().clone())
+    out_dtype = spec.dtype if spec is not None and ds.continuous else None
+    return make_actor(
+        _EnvIO(net, ds, out_dtype=out_dtype),
+        log_std=None if ds.log_std is None else ds.log_std.detach().clone(),
+        one_hot=isinstance(spec, OneHot),
+        spec=spec,
+    )
 
 
 __all__ = ["ATARI_POLICY_KWARGS", "fit_sb3", "sb3_atari_model", "to_torchrl_actor"]

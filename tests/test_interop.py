@@ -42,8 +42,8 @@ def test_torchrl_actor_fitted_in_one_step_solves_cartpole():
     from torchrl.envs import GymEnv
     from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-    actor = load_distilled("zoo:ndcartpole-1d").to_torchrl_actor(seed=0)
     env = GymEnv("CartPole-v1", categorical_action_encoding=True)
+    actor = load_distilled("zoo:ndcartpole-1d").to_torchrl_actor(seed=0, env=env)
     env.set_seed(0)
     returns = []
     with set_exploration_type(ExplorationType.RANDOM), torch.no_grad():

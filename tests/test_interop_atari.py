@@ -124,17 +124,39 @@ def test_torchrl_actor_of_an_atari_file_with_an_encoder(frames):
     from taskdistill_rl.envs.factory import make_env
 
     ds = _pong_file(encoder_layers=2)
-    actor = ds.to_torchrl_actor(seed=0)
+    env = make_env(ENV_ID, seed=0)  # uint8 frames, integer actions
+    actor = ds.to_torchrl_actor(seed=0, env=env)
     reference = ds.fit(ds.make_learner(0))
     with torch.no_grad():
         td = actor(TensorDict(observation=frames, batch_size=[len(frames)]))
         torch.testing.assert_close(td["logits"], reference(frames), atol=1e-6, rtol=0)
     assert td["action"].shape == (len(frames),) and int(td["action"].max()) < 6
-    env = make_env(ENV_ID, seed=0)
     with torch.no_grad():
         rollout = env.rollout(5, actor)
     env.close()
     assert rollout["observation"].shape == (1, 5, *OBS_SHAPE)
+
+
+def test_torchrl_actor_in_a_gymwrapper_of_atari_preprocessing(frames):
+    """What a TorchRL user builds (issue 24): gymnasium's Atari preprocessing with uint8 frames,
+    wrapped by ``GymWrapper`` (one-hot actions by default); the actor scales the frames to [0, 1]."""
+    import ale_py
+    import gymnasium as gym
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+    from torchrl.envs import GymWrapper
+
+    gym.register_envs(ale_py)
+    game = AtariPreprocessing(gym.make(ENV_ID, frameskip=1), frame_skip=4, scale_obs=False)
+    env = GymWrapper(FrameStackObservation(game, stack_size=4))
+    ds = _pong_file(encoder_layers=0)
+    actor = ds.to_torchrl_actor(seed=0, env=env)
+    with torch.no_grad():
+        rollout = env.rollout(5, actor)
+        expected = ds.fit(ds.make_learner(0))(rollout["observation"].float() / 255)
+    env.close()
+    assert rollout["observation"].dtype == torch.uint8
+    assert rollout["action"].shape == (5, 6) and (rollout["action"].sum(-1) == 1).all()
+    torch.testing.assert_close(rollout["logits"], expected, atol=1e-6, rtol=0)
 
 
 def test_mismatched_models_are_refused_clearly():

@@ -57,20 +57,25 @@ def test_normalisation_equals_sb3_vecnormalize(hopper):
     )
 
 
-def test_fit_sb3_applies_the_files_normalisation(hopper):
+def test_fit_sb3_puts_the_files_normalisation_in_the_policy(hopper):
+    """Issue 24: inside the policy (a model's env stays raw), for a model and a bare policy."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from taskdistill_rl.sb3_layers import NormalizedFlattenExtractor
+
     _, ds = hopper
     model = PPO("MlpPolicy", "Hopper-v5", device="cpu", seed=0)
+    policy = PPO("MlpPolicy", "Hopper-v5", device="cpu").policy
     ds.fit_sb3(model)
-    env = model.get_env()
-    assert isinstance(env, VecNormalize) and not env.training and not env.norm_reward
-    np.testing.assert_allclose(env.obs_rms.mean, ds.obs_norm["mean"].numpy(), rtol=0, atol=1e-7)
-    np.testing.assert_allclose(env.obs_rms.var, ds.obs_norm["var"].numpy(), rtol=0, atol=1e-7)
+    ds.fit_sb3(policy)
+    assert not isinstance(model.get_env(), VecNormalize)
+    assert model.policy_kwargs["features_extractor_class"] is NormalizedFlattenExtractor
+    for extractor in (model.policy.features_extractor, policy.pi_features_extractor):
+        assert isinstance(extractor, NormalizedFlattenExtractor)
+        assert torch.equal(extractor.mean, ds.obs_norm["mean"])
+        assert torch.equal(extractor.var, ds.obs_norm["var"])
     torch.testing.assert_close(model.policy.log_std.detach(), ds.log_std.detach())
-    with pytest.warns(UserWarning, match="VecNormalize"):
-        ds.fit_sb3(PPO("MlpPolicy", "Hopper-v5", device="cpu").policy)
 
 
 def test_make_policy_normalises_raw_observations(hopper):
