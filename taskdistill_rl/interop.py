@@ -197,7 +197,7 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     try:
         from stable_baselines3.common.policies import ActorCriticPolicy
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("fit_sb3 needs stable-baselines3: pip install 'taskdistill_rl[sb3]'") from err
+        raise ImportError("fit_sb3 needs stable-baselines3: pip install stable-baselines3 (the [sb3] extra)") from err
     policy = getattr(model_or_policy, "policy", model_or_policy)
     if not isinstance(policy, ActorCriticPolicy):
         raise InvalidInputTypeError(
