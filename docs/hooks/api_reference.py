@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 PAGE = "api.md"
-CONFIG_MARKER = "<!-- distill-config-fields: generated from taskdistill_rl.config by docs/hooks/api_reference.py -->"
+CONFIG_MARKER = (
+    "<!-- distill-config-fields: generated from taskdistill_rl.config by docs/hooks/api_reference.py -->"
+)
 CONFIG_PATH = "taskdistill_rl.config.DistillConfig"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +63,8 @@ def qualify_toc(items: list[Any]) -> None:
         else:
             label = name
         names[item.id] = label
-        item.title = _SYMBOL_PREFIX.match(item.title).group(0) + label
+        # <wbr>: a long qualified name may break after a dot instead of being cut off
+        item.title = _SYMBOL_PREFIX.match(item.title).group(0) + label.replace(".", ".<wbr>")
 
 
 _SYMBOL_PREFIX = re.compile(r"(?:<code[^>]*></code>(?:&nbsp;| ))?")

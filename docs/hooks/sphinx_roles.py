@@ -6,7 +6,8 @@ know them and would print them as text, so once Griffe has loaded the package (`
 docstring's roles are rewritten, before mkdocstrings renders anything, to the cross-reference
 element that mkdocstrings' own templates emit for annotations::
 
-    :class:`~taskdistill_rl.ppmo.PPMO`   ->   <autoref identifier="taskdistill_rl.ppmo.PPMO" optional><code>PPMO</code></autoref>
+    :class:`~taskdistill_rl.ppmo.PPMO`
+    ->  <autoref identifier="taskdistill_rl.ppmo.PPMO" optional><code>PPMO</code></autoref>
 
 mkdocs-autorefs turns the element into a link to the object's heading wherever the site renders
 it, and into plain ``<code>`` where it renders nowhere (a private helper, ``matplotlib``): the
@@ -16,8 +17,9 @@ Names are resolved as Sphinx's Python domain resolves them: an absolute dotted p
 relative one in the scope of the object whose docstring holds it (a method's class, then the
 module, its imports, then the package above), then as the unique object of that name anywhere in
 the package. A package's lazy exports (its ``_EXPORTS = {name: module}``, PEP 562) count as its
-members, so ``taskdistill_rl.envs.make_env`` is ``taskdistill_rl.envs.factory.make_env``. The identifier is the object's canonical path (where it is defined), which is the id
-of the heading mkdocstrings writes for it.
+members, so ``taskdistill_rl.envs.make_env`` is ``taskdistill_rl.envs.factory.make_env``. The
+identifier is the object's canonical path (where it is defined), which is the id of the heading
+mkdocstrings writes for it.
 
 Titles follow Sphinx: the target as written, ``~`` keeps its last component only, an explicit
 ``title <target>`` keeps the title, and ``!`` (no link) gives plain code.
@@ -85,7 +87,10 @@ def _replace(match: re.Match, obj: griffe.Object, index: _NameIndex, loader: Any
     target = target.lstrip("~")
     if title is None:
         title = target.rsplit(".", 1)[-1] if short else target
-    identifier = _resolve(target.lstrip("."), obj, index, loader) or target.lstrip(".")
+    identifier = _resolve(target.lstrip("."), obj, index, loader)
+    if identifier is None:
+        _log.debug("%s: %s not found in the package; left to autorefs as written", obj.path, target)
+        identifier = target.lstrip(".")
     return (
         f'<autoref identifier="{html.escape(identifier)}" optional>'
         f"<code>{html.escape(title)}</code></autoref>"
