@@ -21,8 +21,6 @@ mkdir -p "$RUNS"
 if [[ $STAGE == results || $STAGE == all ]]; then
     # tutorials/kmin.md, tutorials/kshot-generalisation.md: results/kmin/*, results/kshot/*
     python docs/img/make_figures.py
-    # tutorials/mujoco.md: the committed InvertedPendulum run (20 meta-epochs)
-    taskdistill plot results/mujoco/ip-v5-norm --out $IMG/mujoco-ip-curve.png --overwrite
     # tutorials/atari.md: drawn by results/atari/plot_pong.py from the committed Pong runs
     python results/atari/plot_pong.py
     cp results/atari/pong_30min.png $IMG/pong-30min.png
