@@ -49,7 +49,7 @@ _EXPLICIT_TITLE = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$", re.S)
 class SphinxRoles(griffe.Extension):
     """Rewrite Sphinx roles in every docstring of a loaded package (see the module docstring)."""
 
-    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader | None, **kwargs: Any) -> None:
         index = _NameIndex(pkg)
         for obj in _walk(pkg):
             docstring = obj.docstring
@@ -59,6 +59,10 @@ class SphinxRoles(griffe.Extension):
             if new != docstring.value:
                 docstring.value = new
                 docstring.__dict__.pop("parsed", None)  # a cached parse of the old text
+
+    def on_package_loaded(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
+        """Older Griffe names the event so (a second pass, where both run, finds no role left)."""
+        self.on_package(pkg=pkg, loader=kwargs.get("loader"))
 
 
 def rewrite(text: str, obj: griffe.Object, loader: griffe.GriffeLoader | None = None) -> str:
