@@ -103,7 +103,12 @@ def config_fields() -> list[Any]:
 
 def config_table() -> str:
     """Markdown table of ``DistillConfig``'s fields: field, type, default, description."""
-    rows = ["| field | type | default | description |", "|---|---|---|---|"]
+    rows = [
+        '<div class="config-fields" markdown>',
+        "",
+        "| field | type | default | description |",
+        "|---|---|---|---|",
+    ]
     for attr in config_fields():
         anchor = f"[](){{#{attr.path}}}"
         doc = " ".join((attr.docstring.value if attr.docstring else "").split())
@@ -112,7 +117,7 @@ def config_table() -> str:
             f"| {anchor}`{attr.name}` | {_code(str(attr.annotation))} | {_code(_default(attr.value))} "
             f"| {doc.replace('|', chr(92) + '|')} |"
         )
-    return "\n".join(rows) + "\n"
+    return "\n".join([*rows, "", "</div>"]) + "\n"
 
 
 def _default(value: Any) -> str:
