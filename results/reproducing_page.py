@@ -180,8 +180,38 @@ def kmin_of(n_dims: int) -> int:
     return math.ceil(2 * n_dims / 2) + 1  # Eq. 3 with c = 2N actions
 
 
+CODE_WIDTH = 80  # characters a code block shows without scrolling (docs/stylesheets/extra.css)
+_TOKEN = re.compile(r"\"[^\"]*\"|'[^']*'|\S+")
+
+
 def shell(commands: list[str]) -> str:
-    return "```bash\n" + "\n".join(commands) + "\n```"
+    lines = [wrapped for command in commands for wrapped in wrap_command(command)]
+    return "```bash\n" + "\n".join(lines) + "\n```"
+
+
+def wrap_command(command: str, width: int = CODE_WIDTH) -> list[str]:
+    """``command`` as lines of at most ``width`` characters where its words allow: a trailing
+    ``# comment`` goes on its own line above, and the command breaks before an option (an option
+    stays with its values), each continuation ending in `` \\`` and indented by 4."""
+    if len(command) <= width:
+        return [command]
+    code, _, comment = command.partition("  # ")
+    lines = [f"# {comment.strip()}"] if comment else []
+    groups: list[list[str]] = []
+    for token in _TOKEN.findall(code):
+        if groups and not token.startswith("-"):
+            groups[-1].append(token)
+        else:
+            groups.append([token])
+    line = " ".join(groups[0])
+    for group in groups[1:]:
+        piece = " ".join(group)
+        if len(line) + len(piece) + 3 <= width:
+            line += " " + piece
+        else:
+            lines.append(line + " \\")
+            line = "    " + piece
+    return [*lines, line]
 
 
 # -- sections --------------------------------------------------------------------------------------
