@@ -2,7 +2,7 @@
 
 Run: ``python examples/fit_sb3_and_torchrl.py`` (needs the ``[sb3]`` extra; writes nothing).
 
-The file is the zoo's 1D cart-pole (``zoo:ndcartpole-1d``, k = 2 states). NDCartPole-v0 with
+The file is the zoo's 1D cart-pole (``zoo:ndcartpole-1d``, k = 1 state). NDCartPole-v0 with
 ``n_dims=1`` is gymnasium's CartPole-v1 step for step, so its policies play CartPole-v1 itself.
 Budget: 100 sampled episodes per policy (~1 minute on 2 cores); expect 500, the most a
 CartPole-v1 episode scores, for both fitted policies, and ~20 for the untrained SB3 policy.
