@@ -23,6 +23,10 @@ from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:
+    from torchrl.data import TensorSpec
+    from torchrl.envs import EnvBase
+    from torchrl.modules import ProbabilisticActor
+
     from taskdistill_rl.dataset import DistilledDataset
 
 _SB3_ACTOR_PREFIXES = (
@@ -197,7 +201,9 @@ def fit_sb3(ds: DistilledDataset, model_or_policy, *, steps: int = 1):
     try:
         from stable_baselines3.common.policies import ActorCriticPolicy
     except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("fit_sb3 needs stable-baselines3: pip install stable-baselines3 (the [sb3] extra)") from err
+        raise ImportError(
+            "fit_sb3 needs stable-baselines3: pip install stable-baselines3 (the [sb3] extra)"
+        ) from err
     policy = getattr(model_or_policy, "policy", model_or_policy)
     if not isinstance(policy, ActorCriticPolicy):
         raise InvalidInputTypeError(
@@ -430,9 +436,9 @@ def to_torchrl_actor(
     *,
     seed: int | None = None,
     module: nn.Module | None = None,
-    env=None,
-    action_spec=None,
-):
+    env: EnvBase | None = None,
+    action_spec: TensorSpec | None = None,
+) -> ProbabilisticActor:
     """A TorchRL ``ProbabilisticActor`` around a fresh learner (or ``module``) fitted in one step,
     built by the same factory distillation uses (:func:`taskdistill_rl.actors.make_actor`).
 
