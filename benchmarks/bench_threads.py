@@ -4,10 +4,11 @@ one competing CPU-bound process: the measurement behind ``config.THREAD_DEFAULTS
 Run: ``python benchmarks/bench_threads.py [--families ndcartpole classic mujoco atari]``.
 Each cell is one ``taskdistill distill --threads T`` subprocess; its time per meta-epoch is the
 median of the meta-epochs after the first (``metrics.csv``; periodic evaluation off), so start-up,
-imports and the final evaluation are left out. "quiet" runs only if the 1-minute load average is
-under 0.2 first (it waits up to --wait seconds for that) and prints the load average before and
-after; "loaded" runs beside ``python -c 'while True: pass'``. Ratios are against 1 thread in the
-same condition. Writes nothing outside --out.
+imports and the final evaluation are left out. "quiet" runs only once the 1-minute load average
+is under 0.2 (it waits up to --wait seconds for that), and prints the load average before, at the
+end, and once it is back under 0.2 (nothing else was running); "loaded" runs beside
+``python -c 'while True: pass'``. Ratios are against 1 thread in the same condition. Writes only
+temporary directories.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def main() -> None:
         finally:
             if busy is not None:
                 busy.kill()
-        if condition == "quiet":
-            note += f", after {os.getloadavg()[0]:.2f}"
+        if condition == "quiet":  # nothing else ran: the load falls back once our runs stop
+            note += f", {os.getloadavg()[0]:.2f} at the end, {wait_for_quiet(0.2, args.wait):.2f} after"
         rows.append(f"| {condition} | ({note}) | | | |")
     print(f"\n## s per meta-epoch by torch threads ({cores} cores; ratio: against 1 thread, same condition)")
     print("| condition | family (env) | threads | s / meta-epoch | ratio |")

@@ -77,8 +77,12 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "final_episodes": 100,
     },
 }
-# CPU threads by env family (`evaluation_family`), measured by benchmarks/bench_threads.py on a quiet
-# machine and beside one busy process (results/threads/bench_threads.txt): THREADS_TABLE_NOTE.
+# CPU threads by env family (`evaluation_family`), measured by benchmarks/bench_threads.py on 2 cores,
+# quiet and beside one busy process (results/threads/bench_threads.txt). Two threads save 0-23% of a
+# meta-epoch on a quiet machine for vector observations (30-37% for Atari's CNN) and cost 2-3.2x
+# beside one busy process (1.5x for Atari). One thread everywhere: for vectors its worst case is
+# far smaller, for Atari the two are about even, and a default that followed the core count would
+# give a seed other tensors on another machine.
 THREAD_DEFAULTS: dict[str, int] = {"atari": 1, "mujoco": 1, "classic": 1, "other": 1}
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
 ADDED_LATER = {"learner": None, "env_backend": "gymnasium"}

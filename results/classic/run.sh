@@ -25,6 +25,7 @@ lane_b() {
   run mountaincar-s0 MountainCar-v0 300 0
 }
 lane_a & lane_b & wait
+export RL_LOGGING_LEVEL=WARNING  # TorchRL logs INFO lines to stdout
 {
   echo "| env | uniform-random agent, 1,000 episodes |"
   echo "|---|---|"
