@@ -243,14 +243,14 @@ def test_a_file_is_distilled_for_the_learner_distribution_it_names(tmp_path):
 def test_the_learner_option_keeps_older_checkpoints_resumable_and_refuses_random_architectures():
     import hashlib
 
-    from taskdistill_rl.config import RUN_CONTROL, DistillConfig
+    from taskdistill_rl.config import RUN_CONTROL, WARNED_ON_RESUME, DistillConfig
     from taskdistill_rl.errors import InvalidInputError
 
     # the hash of a config without the field (what checkpoints written before it hold)
     before = {
         k: v
         for k, v in DistillConfig().to_dict().items()
-        if k not in RUN_CONTROL and k not in ("learner", "env_backend")  # env_backend: added later too
+        if k not in RUN_CONTROL | WARNED_ON_RESUME and k not in ("learner", "env_backend")  # added later
     }
     digest = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert DistillConfig().learning_hash() == digest

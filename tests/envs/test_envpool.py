@@ -155,9 +155,9 @@ def test_unknown_backend_and_missing_envpool_name_the_fix(monkeypatch):
     with pytest.raises(InvalidInputError, match=r"env backend must be one of \['gymnasium', 'envpool'\]"):
         make_env("ALE/Pong-v5", backend="envpol")
     monkeypatch.setattr(envpool_atari, "envpool_available", lambda: False)
-    with pytest.raises(UnknownEnvError, match=r"pip install 'taskdistill_rl\[envpool\]'"):
+    with pytest.raises(UnknownEnvError, match=r"pip install envpool==1\.2\.5 \(the \[envpool\] extra\)"):
         make_env("ALE/Pong-v5", backend="envpool")
-    with pytest.raises(UnknownEnvError, match=r"pip install 'taskdistill_rl\[envpool\]'"):
+    with pytest.raises(UnknownEnvError, match=r"pip install envpool==1\.2\.5 \(the \[envpool\] extra\)"):
         make_envpool_atari("ALE/Pong-v5")
 
 
