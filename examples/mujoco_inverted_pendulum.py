@@ -7,7 +7,7 @@ A continuous-action file holds k = 64 synthetic states labelled with the action 
 should output there, a learned state-independent log-std that every fitted learner samples with,
 and (MuJoCo's default) the observation normalisation the states live in. Budget: distil until
 the periodic evaluation (10 fresh learners x 2 episodes every 10 meta-epochs) averages 990, at
-most 180 s (10 meta-epochs, ~20 s alone on 2 cores), then 20 learners x 10 episodes:
+most 180 s (10 meta-epochs, ~11 s alone on 2 cores), then 20 learners x 10 episodes:
 expect ~990 (1,000 is the most an episode scores). With ``TASKDISTILL_EXAMPLE_TINY=1``: 2 small
 meta-epochs and 2 learners x 1 episode (seconds; the pendulum falls within a few steps).
 """

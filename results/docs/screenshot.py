@@ -1,15 +1,16 @@
 """Screenshot a page of the built docs site as a reader's window shows it (headless Chromium).
 
     mkdocs build -d /tmp/site && (cd /tmp/site && python -m http.server 8765 &)
-    python results/docs/screenshot.py http://localhost:8765/ home.png --at what-it-looks-like --dy 1250
-    python results/docs/screenshot.py http://localhost:8765/tutorials/mujoco/ tutorial-mujoco.png \\
+    cd results/docs
+    python screenshot.py http://localhost:8765/ home.png --at what-it-looks-like --dy 1250
+    python screenshot.py http://localhost:8765/tutorials/mujoco/ tutorial-mujoco.png \\
         --at what-you-should-see --dy -120
-    python results/docs/screenshot.py http://localhost:8765/api/ api.png
+    python screenshot.py http://localhost:8765/api/ api.png
 
 A 1280 x 1600 window, scrolled to the element with id ``--at`` (then ``--dy`` pixels further), so
 material's sticky sidebars show; ``chromium --screenshot`` alone can only take the top of a page.
 Drives Chromium over its DevTools protocol with the ``websockets`` package; the PNG is reduced to
-256 colours. Writes the screenshots in this folder (issue 24).
+256 colours. Writes OUT relative to the current directory (run it from this folder, issue 24).
 """
 
 from __future__ import annotations
