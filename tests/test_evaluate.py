@@ -104,11 +104,12 @@ def test_population_forward_uses_each_learners_own_parameters():
     torch.testing.assert_close(out[2], functional_call(ds.fit(learners[2]), params, (obs[2],)))
 
 
-def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic):
+def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic, normalise=True):
     """The evaluation protocol written out: Λ's learners drawn from ``seed``, fitted one by one
     with ``ds.fit``, learner i acting in sub-envs ``i*episodes ... (i+1)*episodes - 1`` of one
     batched env seeded with ``seed``, sampled actions by inverse transform of one uniform per
-    sub-env per step, drawn from a generator seeded with ``seed``."""
+    sub-env per step, drawn from a generator seeded with ``seed``; observations through the file's
+    ``obs_norm`` (if it has one and ``normalise``) as ``clip((obs - mean) / sqrt(var + 1e-8), ±10)``."""
     dist = ds.learners()
     stacked = dist.sample_stacked(n_learners, torch.Generator().manual_seed(seed))
     fitted = []
@@ -122,6 +123,8 @@ def _hand_evaluation(ds, *, n_learners, episodes, seed, deterministic):
     noise = torch.Generator().manual_seed(seed)
 
     def act(obs):
+        if ds.obs_norm is not None and normalise:
+            obs = ((obs - ds.obs_norm["mean"]) / torch.sqrt(ds.obs_norm["var"] + 1e-8)).clamp(-10, 10)
         logits = torch.cat([net(obs[i * episodes : (i + 1) * episodes]) for i, net in enumerate(fitted)])
         if deterministic:
             return logits.argmax(-1)
@@ -151,6 +154,30 @@ def test_evaluate_dataset_equals_the_protocol_written_out_by_hand(file, determin
         assert len({tuple(r.tolist()) for r in returns}) > 1  # learners really differ
     if file != "untrained":
         assert returns.mean() >= 475  # fitted in one step: the step is applied
+
+
+@pytest.mark.parametrize("deterministic", [True, False], ids=["argmax", "sampled"])
+def test_evaluation_normalises_observations_with_the_files_statistics(deterministic):
+    """A file with ``obs_norm`` (every MuJoCo file) is evaluated on normalised observations: the
+    protocol written out by hand with the normalisation, which raw observations would not give."""
+    ds = DistilledDataset(
+        k=2,
+        obs_shape=(4,),
+        out_features=2,
+        normalize_obs=True,
+        meta={"env_id": "NDCartPole-v0"},
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        ds.log_inner_lr.fill_(0.0)
+        ds.obs_mean.copy_(torch.tensor([0.02, -0.3, 0.01, 0.4], dtype=ds.obs_mean.dtype))
+        ds.obs_var.copy_(torch.tensor([1e-3, 0.05, 1e-4, 0.2], dtype=ds.obs_var.dtype))
+    kwargs = {"n_learners": 4, "episodes": 3, "seed": 11, "deterministic": deterministic}
+    returns = evaluate_dataset(ds, **kwargs)
+    expected = _hand_evaluation(ds, **kwargs)
+    assert torch.equal(returns, expected), (returns, expected)
+    raw = _hand_evaluation(ds, **kwargs, normalise=False)
+    assert not torch.equal(raw, expected)  # skipping the normalisation would show
 
 
 def test_distributions_evaluated_in_chunks_equal_each_evaluated_alone():
