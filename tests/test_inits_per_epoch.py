@@ -93,3 +93,37 @@ def test_each_minibatch_row_is_scored_with_the_initialisation_that_collected_it(
             assert float(out["kl_approx"]) < 1e-10
             assert float(out["ESS"]) == pytest.approx(1.0, abs=1e-6)
             assert float(out["clip_fraction"]) == 0.0
+
+
+def test_training_rollouts_act_on_normalised_observations():
+    """With ``normalize_obs`` the collecting learners see ``clip((obs - mean) / sqrt(var + 1e-8))``
+    like the loss and every fitted learner: each frame's recorded log-probability is θ¹'s on the
+    normalised observation (written out here), which the raw observation would not give."""
+    algo = PPMO(
+        "NDCartPole-v0", k=2, seed=4, num_envs=4, steps_per_env=8, inits_per_epoch=2, normalize_obs=True
+    )
+    try:
+        ds = algo.dataset
+        with torch.no_grad():
+            ds.obs_mean.copy_(torch.tensor([0.02, -0.3, 0.01, 0.4], dtype=ds.obs_mean.dtype))
+            ds.obs_var.copy_(torch.tensor([1e-3, 0.05, 1e-4, 0.2], dtype=ds.obs_var.dtype))
+            ds.log_inner_lr.fill_(0.0)  # lr 1: θ¹ far from θ⁰, its outputs depend on the input
+        rollout = algo.collect()
+        mean, std = ds.obs_mean.float(), torch.sqrt(ds.obs_var.float() + 1e-8)
+        for m in range(2):
+            with torch.no_grad():
+                theta1 = algo.loss.adapted_params({k: v[m] for k, v in rollout.theta0.items()})
+            for env in (2 * m, 2 * m + 1):
+                obs, action = rollout.data["observation"][env], rollout.data["action"][env]
+                recorded = rollout.data["action_log_prob"][env]
+                with torch.no_grad():
+                    logits = torch.func.functional_call(
+                        algo.head, theta1, (((obs - mean) / std).clamp(-10, 10),)
+                    )
+                    raw = torch.func.functional_call(algo.head, theta1, (obs,))
+                expected = torch.distributions.Categorical(logits=logits).log_prob(action)
+                torch.testing.assert_close(recorded, expected, rtol=1e-5, atol=1e-5)
+                unnormalised = torch.distributions.Categorical(logits=raw).log_prob(action)
+                assert (unnormalised - expected).abs().max() > 1e-3  # the check can fail
+    finally:
+        algo.close()
