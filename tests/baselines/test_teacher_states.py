@@ -3,6 +3,7 @@ labelled with its logits, saved as an ordinary distilled file."""
 
 import json
 from dataclasses import replace
+from typing import ClassVar
 
 import pytest
 import torch
@@ -209,3 +210,60 @@ def _tiny_teacher():
 
     result = train_ppo("NDCartPole-v0", env_kwargs={"n_dims": 1}, timesteps=256, chunk=256, eval_episodes=1)
     return result, result.model
+
+
+class _ScriptedScorer:
+    """A stand-in for :class:`CandidateScorer`: a screening batch scores a candidate by its rows and
+    step size; the final phase (told apart by its learner count) reverses that order, so the
+    best-screened finalist is the final phase's worst. Records every call."""
+
+    calls: ClassVar[list] = []
+
+    def __init__(self, states, logits, env_id, env_kwargs):
+        type(self).calls = []
+
+    @staticmethod
+    def screening(candidate: Candidate) -> float:
+        return sum(candidate.rows) + 1e-3 * float(torch.tensor(candidate.inner_lr).log())
+
+    def __call__(self, candidates, *, n, episodes, seed):
+        final = n == SCRIPTED.final_learners
+        scores = [(-1 if final else 1) * self.screening(c) for c in candidates]
+        type(self).calls.append((final, list(candidates), scores))
+        return torch.tensor(scores, dtype=torch.float64)
+
+
+SCRIPTED = replace(TINY, random_batches=2, local_batches=2, final_candidates=3, final_learners=5)
+
+
+@pytest.fixture
+def scripted_search(monkeypatch):
+    monkeypatch.setattr("taskdistill_rl.baselines.teacher_states.CandidateScorer", _ScriptedScorer)
+    g = torch.Generator().manual_seed(0)
+    result = search_states(torch.randn(40, 4, generator=g), torch.randn(40, 2, generator=g), SCRIPTED)
+    return result, _ScriptedScorer.calls
+
+
+def test_the_final_phase_rescores_the_best_screened_candidates_best_first(scripted_search):
+    _, calls = scripted_search
+    assert [final for final, _, _ in calls] == [False] * 4 + [True]
+    screened = {
+        c.key: (c, s) for final, cands, scores in calls[:-1] for c, s in zip(cands, scores, strict=True)
+    }
+    best_first = sorted(screened.values(), key=lambda cs: cs[1], reverse=True)
+    finalists = calls[-1][1]
+    assert [c.key for c in finalists] == [c.key for c, _ in best_first[:3]]
+    assert len({c.key for c, _ in best_first}) > 3  # worse candidates were screened too
+
+
+def test_the_search_returns_the_finalist_with_the_best_final_score(scripted_search):
+    """Not the best-screened finalist (here the final phase's worst): the final re-scoring decides."""
+    result, calls = scripted_search
+    _, finalists, scores = calls[-1]
+    winner = max(range(len(finalists)), key=scores.__getitem__)
+    assert winner != 0
+    assert result.best == finalists[winner]
+    assert result.score == pytest.approx(scores[winner])
+    assert result.history[-1]["phase"] == "final" and result.history[-1]["best_score"] == round(
+        scores[winner], 3
+    )
