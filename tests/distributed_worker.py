@@ -8,6 +8,8 @@ compares into OUT/rank{r}.pt.
    received them.
 3. One update in which rank 1 alone meets a non-finite loss at its third minibatch: what every
    rank's dataset, critic and Adam lrs are afterwards.
+4. One update of a run that normalises observations: each rank's rollout observations and the
+   running statistics afterwards.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main(out: str, env: str, equivalence: bool) -> None:
     if equivalence:
         record.update(one_float64_step(env, world))
         record["divergence"] = one_update_diverging_on_rank_1(env, world)
+        record["obs_statistics"] = one_update_with_normalised_observations(env, world)
     cfg = DistillConfig(env=env, seed=5, **STEPS)
     algo = DataParallelPPMO(env, config=cfg, world=world)
     after_every_optimiser_step: list[torch.Tensor] = []
@@ -109,6 +112,22 @@ def one_update_diverging_on_rank_1(env: str, world) -> dict:
         "lrs": [o.param_groups[0]["lr"] for o in (algo.dataset_optim, algo.critic_optim)],
         "configured_lr": algo.config.distiller_lr,
     }
+
+
+def one_update_with_normalised_observations(env: str, world) -> dict:
+    """One update of a run that normalises observations: this rank's rollout observations and the
+    running statistics every rank holds afterwards."""
+    cfg = DistillConfig(env=env, seed=9, normalize_obs=True, **EQUIVALENCE)
+    algo = DataParallelPPMO(env, config=cfg, world=world)
+    rollout = algo.collect()
+    algo.update(rollout)
+    ds = algo.dataset
+    out = {
+        "observation": rollout.data["observation"].detach().clone(),
+        **{name: getattr(ds, name).detach().clone() for name in ("obs_mean", "obs_var", "obs_count")},
+    }
+    algo.close()
+    return out
 
 
 if __name__ == "__main__":

@@ -104,6 +104,30 @@ def test_mujoco_ranks_merge_their_observation_statistics(tmp_path):
     assert not torch.equal(last["dataset.obs_mean"], r0["after_step"][0]["dataset.obs_mean"])
 
 
+def test_the_merged_observation_statistics_are_those_of_every_ranks_frames(worker_records):
+    """After one update each rank holds the running statistics of the pooled frames of both ranks
+    (the prior mean 0, var 1, count 1e-4 merged with all of them, written out here), not of one
+    rank's frames counted twice."""
+    (r0, r1), _ = worker_records
+    s0, s1 = r0["obs_statistics"], r1["obs_statistics"]
+    for name in ("obs_mean", "obs_var", "obs_count"):
+        assert torch.equal(s0[name], s1[name]), name
+
+    def merged(*ranks):
+        obs = torch.cat([r["observation"].reshape(-1, 4) for r in ranks]).double()
+        n, prior = obs.shape[0], 1e-4
+        mean, var, total = obs.mean(0), obs.var(0, unbiased=False), prior + obs.shape[0]
+        return mean * n / total, (prior + var * n + mean.square() * prior * n / total) / total, total
+
+    mean, var, count = merged(s0, s1)
+    assert not torch.equal(s0["observation"], s1["observation"])
+    assert float(s0["obs_count"]) == pytest.approx(count, rel=1e-6)
+    torch.testing.assert_close(s0["obs_mean"].double(), mean, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(s0["obs_var"].double(), var, rtol=1e-5, atol=1e-7)
+    twice = merged(s0, s0)  # the check can fail: rank 0's frames twice give other statistics
+    assert (twice[0] - mean).abs().max() > 1e-4
+
+
 def test_ranks_learn_from_different_rollouts(worker_records):
     (r0, r1), _ = worker_records
     assert not torch.equal(r0["rollout"]["observation"], r1["rollout"]["observation"])
