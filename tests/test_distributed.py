@@ -229,10 +229,29 @@ def test_an_interrupted_distributed_run_resumes_to_the_uninterrupted_tensors(tmp
             assert torch.equal(a[part][name], b[part][name]), (part, name)
 
 
-def test_a_distributed_checkpoint_is_refused_by_another_world_size(tmp_path, capsys):
-    run = tmp_path / "run"
-    launcher = _launch([*DISTILL, "--epochs", "1", "--out", str(run), "-q"])
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A 2-process CLI run of 3 meta-epochs."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    launcher = _launch([*DISTILL, "--epochs", "3", "--out", str(run), "-q"])
     assert launcher.wait(timeout=120) == 0
+    return run
+
+
+def test_only_rank_0_logs_metrics(finished_run):
+    """One metrics.csv row per meta-epoch, in order, and one TensorBoard event file: a logger on
+    every rank would write rows twice or overwrite them, and leave a second event file."""
+    import csv
+
+    with open(finished_run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(row["meta_epoch"])) for row in rows] == [1, 2, 3]
+    events = sorted(p.name for p in finished_run.rglob("events.out.tfevents*"))
+    assert len(events) == 1, events
+
+
+def test_a_distributed_checkpoint_is_refused_by_another_world_size(finished_run, capsys):
+    run = finished_run
     code = main(["distill", "--num-envs", "64", "--epochs", "2", "--out", str(run), "--resume", "-q"])
     assert code == 1
     assert "written by a run of 2 process(es); this one has 1" in capsys.readouterr().err
