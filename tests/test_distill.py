@@ -259,3 +259,29 @@ def test_the_learner_option_keeps_older_checkpoints_resumable_and_refuses_random
         PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, learner="random-h")
     with pytest.raises(InvalidInputError, match="unknown learner distribution 'nope'"):
         PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8, learner="nope")
+
+
+def test_an_encoder_below_the_last_layer_is_meta_learned_and_saved(tmp_path):
+    """l < 5 (here 1): one update changes the encoder; the saved file carries the trained encoder
+    (stock torch.load) and its fitted learners start from it (a fast stand-in for the Atari runs)."""
+    from taskdistill_rl.dataset import load_distilled
+    from taskdistill_rl.ppmo import PPMO
+
+    algo = PPMO(
+        "NDCartPole-v0", k=2, seed=2, num_envs=4, steps_per_env=16, encoder_layers=1, minibatch_size=32
+    )
+    try:
+        before = {n: p.detach().clone() for n, p in algo.dataset.encoder.named_parameters()}
+        algo.update(algo.collect())
+        trained = {n: p.detach().clone() for n, p in algo.dataset.encoder.named_parameters()}
+    finally:
+        algo.close()
+    assert sorted(trained) == ["0.bias", "0.weight"]
+    assert not torch.equal(before["0.weight"], trained["0.weight"])  # not frozen
+    path = algo.dataset.save(tmp_path / "distilled.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["meta"]["encoder_layers"] == 1
+    for name, tensor in trained.items():
+        assert torch.equal(payload["encoder"][name], tensor), name
+    learner = load_distilled(path).fit(algo.dataset.make_learner(seed=0))
+    assert torch.equal(learner[0].weight.detach(), trained["0.weight"])
