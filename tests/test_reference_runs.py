@@ -117,3 +117,26 @@ def test_the_committed_files_are_the_manifests():
             if entry["stored"]:
                 stored = refs.fingerprint(REFERENCE / name / rel, rel)
                 assert stored == {"tensors": entry["tensors"], "values": entry["values"]}, (name, rel)
+
+
+def test_a_one_ulp_change_a_changed_and_a_new_meta_key_are_each_reported(tmp_path):
+    """The comparison itself: what the re-runs rely on to fail."""
+    stored = REFERENCE / "cartpole1d-k2" / "distilled.pt"
+    entry = _manifest("cartpole1d-k2")["files"]["distilled.pt"]
+    payload = refs.load(stored)
+    payload["label"][0, 0] = torch.nextafter(payload["label"][0, 0], torch.tensor(float("inf")))
+    payload["meta"] = {**payload["meta"], "k": 3, "extra": 1}
+    torch.save(payload, tmp_path / "doctored.pt")
+    problems = _differences("distilled.pt", tmp_path / "doctored.pt", entry, stored)
+    assert problems == [
+        "distilled.pt: label: not equal to the reference (max |difference| 2.98e-08)",
+        "distilled.pt: meta['k'] = 3, reference 2",
+        "distilled.pt: new meta['extra'] = 1 (name it in ALLOWED_NEW_META_KEYS)",
+    ]
+    hashed = {**entry, "stored": False}  # the Pong way: against the manifest's hashes
+    assert _differences("distilled.pt", tmp_path / "doctored.pt", hashed, stored) == [
+        "distilled.pt: label: torch.float32 [2, 2] differs from the reference's hash",
+        "distilled.pt: meta['k'] = 3, reference 2",
+        "distilled.pt: new meta['extra'] = 1 (name it in ALLOWED_NEW_META_KEYS)",
+    ]
+    assert _differences("distilled.pt", stored, hashed, stored) == []
