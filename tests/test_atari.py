@@ -137,11 +137,20 @@ def test_an_interrupted_pong_run_resumes_at_its_meta_epoch_with_identical_state(
     assert changed  # the resumed step really learned
 
 
-def test_encoder_rollback_at_every_layer_is_one_standard_ppo_update():
-    """l = 5: the whole Nature-CNN is the encoder, the inner step fits nothing, and one PPMO update
-    equals TorchRL's ClipPPOLoss + Adam (same lrs, eps, per-module gradient clipping)."""
+def test_encoder_rollback_at_every_layer_is_standard_ppo_clipping_included():
+    """l = 5: the whole Nature-CNN is the encoder, the inner step fits nothing, and PPMO's update
+    equals TorchRL's ClipPPOLoss + Adam (same lrs, eps, per-module gradient clipping, minibatch
+    order). Two policy epochs of two minibatches, with a small clip ε and a large lr, so that the
+    later minibatches' ratios leave [1 - ε, 1 + ε]: the equality sees the clipping."""
     algo = PPMO(
-        "ALE/Pong-v5", encoder_layers=5, policy_epochs=1, num_envs=2, steps_per_env=16, minibatch_size=32
+        "ALE/Pong-v5",
+        encoder_layers=5,
+        policy_epochs=2,
+        num_envs=2,
+        steps_per_env=16,
+        minibatch_size=16,
+        clip_epsilon=0.02,
+        distiller_lr=3e-3,
     )
     rollout = algo.collect()
     policy_net = copy.deepcopy(algo.dataset.encoder)
@@ -166,18 +175,28 @@ def test_encoder_rollback_at_every_layer_is_one_standard_ppo_update():
     critic_optim = torch.optim.Adam(critic_net.parameters(), lr=algo.config.critic_lr, eps=1e-5)
     batch = rollout.data.reshape(-1).clone()
     batch.set("observation", as_float_frames(batch.get("observation")))  # uint8 frames, read as float
-    out = loss(batch)
-    (out["loss_objective"] + out["loss_critic"]).backward()
-    for net in (policy_net, critic_net):
-        nn.utils.clip_grad_norm_(net.parameters(), algo.config.max_grad_norm)
-    actor_optim.step()
-    critic_optim.step()
+    shuffle = torch.Generator()
+    shuffle.set_state(algo.shuffle_generator.get_state())  # PPMO's minibatch order
+    clipped = []
+    for _ in range(2):
+        perm = torch.randperm(batch.shape[0], generator=shuffle)
+        for start in range(0, batch.shape[0], 16):
+            out = loss(batch[perm[start : start + 16]])
+            clipped.append(float(out["clip_fraction"]))
+            actor_optim.zero_grad()
+            critic_optim.zero_grad()
+            (out["loss_objective"] + out["loss_critic"]).backward()
+            for net in (policy_net, critic_net):
+                nn.utils.clip_grad_norm_(net.parameters(), algo.config.max_grad_norm)
+            actor_optim.step()
+            critic_optim.step()
+    assert clipped[0] == 0 and max(clipped[1:]) > 0  # the first step has ratio 1; later ones clip
 
     before = {n: p.detach().clone() for n, p in algo.dataset.encoder.named_parameters()}
-    algo.update(rollout)  # one minibatch: the 32 frames
+    algo.update(rollout)  # 2 epochs x 2 minibatches of 16 frames
     for name, p in algo.dataset.encoder.named_parameters():
         assert not torch.equal(p, before[name]), name  # it moved ...
-        torch.testing.assert_close(p.detach(), dict(policy_net.named_parameters())[name], atol=1e-6, rtol=0)
+        torch.testing.assert_close(p.detach(), dict(policy_net.named_parameters())[name], atol=1e-5, rtol=0)
     for name, p in algo.critic.module.named_parameters():
-        torch.testing.assert_close(p.detach(), dict(critic_net.named_parameters())[name], atol=1e-6, rtol=0)
+        torch.testing.assert_close(p.detach(), dict(critic_net.named_parameters())[name], atol=1e-5, rtol=0)
     algo.close()
