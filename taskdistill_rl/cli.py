@@ -294,24 +294,24 @@ def baseline(
     check_env_id(env)
     kwargs = parse_env_kwargs(env_kwargs)
     threads = threads or THREAD_DEFAULTS[evaluation_family(env)]
+    ctx.with_resource(torch_threads(threads))  # the command's own count, the caller's back at its end
     if algo == "teacher-states":
-        with torch_threads(threads):
-            return _teacher_states_baseline(
-                ctx,
-                env=env,
-                env_kwargs=kwargs,
-                k=k,
-                time_budget=time_budget,
-                search_batches=search_batches,
-                teacher_target=target_return,
-                teacher_timesteps=timesteps,
-                chunk=chunk,
-                episodes=episodes or 100,
-                seed=seed,
-                out=out,
-                overwrite=overwrite,
-                quiet=quiet,
-            )
+        return _teacher_states_baseline(
+            ctx,
+            env=env,
+            env_kwargs=kwargs,
+            k=k,
+            time_budget=time_budget,
+            search_batches=search_batches,
+            teacher_target=target_return,
+            teacher_timesteps=timesteps,
+            chunk=chunk,
+            episodes=episodes or 100,
+            seed=seed,
+            out=out,
+            overwrite=overwrite,
+            quiet=quiet,
+        )
     for name, value in (("--k", k), ("--search-batches", search_batches)):
         if value is not None:
             raise InvalidInputError(f"{name} applies to --algo teacher-states only, not {algo!r}")
@@ -369,7 +369,7 @@ def baseline(
         )
         if out_dir is not None:
             write_run_config(out_dir / "config.toml", resolved)
-        with _chunk_progress(quiet, timesteps) as on_chunk, torch_threads(threads):
+        with _chunk_progress(quiet, timesteps) as on_chunk:
             result = train_ppo(
                 env,
                 seed=seed,
@@ -382,8 +382,7 @@ def baseline(
             )
         wall = result.wall_seconds
         frames = int(result.model.num_timesteps)
-        with torch_threads(threads):
-            scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
+        scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
         returns, capped = scored.returns, scored.capped
         resolved["schedule"] = result.schedule  # Atari: linear, or constant under a time budget
         extra = {

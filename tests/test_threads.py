@@ -87,3 +87,22 @@ def test_evaluate_records_its_thread_count(tmp_path):
     assert main([*args, "--threads", "2", "--out", str(out)]) == 0
     assert tomllib.loads(out.with_suffix(".config.toml").read_text())["threads"] == 2
     assert main([*args, "--threads", "0", "--out", str(tmp_path / "e2.json")]) == 2
+
+
+def test_baseline_computes_with_its_count_and_gives_the_caller_its_own_back(
+    tmp_path, caller_threads, monkeypatch
+):
+    import taskdistill_rl.baselines as baselines
+
+    seen = []
+    real = baselines.random_agent_returns
+    monkeypatch.setattr(
+        baselines,
+        "random_agent_returns",
+        lambda *a, **kw: (seen.append(torch.get_num_threads()), real(*a, **kw))[1],
+    )
+    out = tmp_path / "b"
+    args = ["baseline", "--algo", "random", "--episodes", "2", "--threads", "2", "--out", str(out), "-q"]
+    assert main(args) == 0
+    assert seen == [2] and torch.get_num_threads() == caller_threads
+    assert tomllib.loads((out / "config.toml").read_text())["threads"] == 2
