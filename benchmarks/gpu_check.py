@@ -4,7 +4,7 @@ Run: ``python benchmarks/gpu_check.py STAGE [--device cuda]``, STAGE one of
 
 - ``preflight``: Python, torch, the packages the stages import, and the device (for CUDA: visible,
   its name, NCCL built in). Prints one summary line last.
-- ``collect`` / ``update`` / ``evaluate`` / ``resume``: :class:`~taskdistill_rl.ppmo.PPMO` on 1D
+- ``collect`` / ``update`` / ``evaluate`` / ``resume``: :class:`~taskdistill_rl.algorithms.ppmo.PPMO` on 1D
   cart-pole (k=2, a few envs) through the library API on ``--device``. Each asserts that what it
   touched lives on the device (dataset, critic, loss buffers, rollout, θ⁰, optimiser state).
   ``resume`` saves ``state_dict()`` with ``torch.save`` after two meta-epochs, loads it with
@@ -96,7 +96,7 @@ def assert_on_device(named: dict, device: str) -> int:
 
 
 def _algo(device: str):
-    from taskdistill_rl.ppmo import PPMO
+    from taskdistill_rl.algorithms.ppmo import PPMO
 
     return PPMO("NDCartPole-v0", device=device, **TINY)
 

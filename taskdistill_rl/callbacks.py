@@ -2,18 +2,15 @@
 
 Everything a run does besides the algorithm's own meta-epoch is one of these, so a user can add to
 or replace any of it: when to stop (epochs, wall time, target return), periodic evaluation (and
-keeping the best dataset), metrics logging, checkpoints, SIGINT/SIGTERM handling, a progress bar.
+keeping the best dataset), metrics logging, checkpoints, a progress bar. SIGINT/SIGTERM are the
+loop's own (:class:`taskdistill_rl.run.RunLoop`: one place for one process and for many).
 """
 
 from __future__ import annotations
 
 import math
-import signal
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
-
-from taskdistill_rl.errors import Interrupted
 
 if TYPE_CHECKING:
     from taskdistill_rl.run import RunLoop
@@ -170,45 +167,6 @@ class CheckpointEvery(Callback):
         return True
 
 
-class StopOnSignal(Callback):
-    """SIGINT/SIGTERM let the current meta-epoch finish; then the run checkpoints and raises
-    :class:`Interrupted` saying how to resume. A second SIGINT aborts at once."""
-
-    def __init__(self):
-        self.received: int | None = None
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.received = signum
-
-    def on_training_start(self, loop: RunLoop) -> None:
-        self.received = None
-        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
-        if self.received is None:
-            return True
-        name = signal.Signals(self.received).name
-        epoch = loop.algo.meta_epoch
-        if loop.checkpoint_path is None:
-            raise Interrupted(f"stopped by {name} after meta-epoch {epoch}", signum=self.received)
-        loop.save_checkpoint()
-        raise Interrupted(
-            f"stopped by {name} after meta-epoch {epoch}; checkpoint saved to {loop.checkpoint_path}; "
-            "continue with the same command and --resume",
-            signum=self.received,
-        )
-
-    def on_training_end(self, loop: RunLoop) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
-
 class ProgressBar(Callback):
     """A rich progress line toward the run's stop criterion: meta-epochs out of ``epochs``, else
     seconds out of ``time_budget`` (a resumed run starts where it stopped), else a count; with
@@ -360,5 +318,4 @@ __all__ = [
     "StopAfterEpochs",
     "StopAfterSeconds",
     "StopAtReturn",
-    "StopOnSignal",
 ]

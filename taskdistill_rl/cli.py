@@ -665,6 +665,21 @@ def distill(
     ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
+    algo: Annotated[
+        str,
+        typer.Option(
+            help="The outer algorithm: ppmo (the paper's), another name registered in "
+            "taskdistill_rl.algorithms.ALGORITHMS, or module.path:ClassName for your own (imported from "
+            "the working directory too; docs/distillation.md#your-own-algorithm)."
+        ),
+    ] = "ppmo",
+    algo_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--algo-option",
+            help="An option of a non-PPMO --algo, key=value (repeatable); PPMO's are the flags below.",
+        ),
+    ] = None,
     k: Annotated[
         int | None,
         typer.Option(
@@ -791,7 +806,7 @@ def distill(
     quiet: QuietOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Distil ENV into OUT/distilled.pt with PPMO (+ checkpoint, metrics.csv, config.toml, summary.json)."""
+    """Distil ENV into OUT/distilled.pt with PPMO or --algo (+ checkpoint, metrics, config, summary)."""
     starting("distill", quiet)
     from taskdistill_rl import distributed
     from taskdistill_rl.config import DistillConfig
@@ -816,10 +831,14 @@ def distill(
         device = distributed.join(world, device, timeout_s=dist_timeout)
         ctx.call_on_close(distributed.leave)
     check_out_dir(out)
+    file_fields = config_file_fields(ctx)
+    if algo_option:  # on top of a --config file's algo_options
+        file_fields["algo_options"] = {**file_fields.get("algo_options", {}), **parse_env_kwargs(algo_option)}
     cfg = DistillConfig(
-        **config_file_fields(ctx),
+        **file_fields,
         env=env,
         env_kwargs=parse_env_kwargs(env_kwargs),
+        algo=algo,
         k=k,
         preset=preset,
         epochs=epochs,

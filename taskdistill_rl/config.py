@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from taskdistill_rl.devices import check_device
 from taskdistill_rl.errors import InvalidInputError
@@ -85,7 +85,27 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
 # give a seed other tensors on another machine.
 THREAD_DEFAULTS: dict[str, int] = {"atari": 1, "mujoco": 1, "classic": 1, "other": 1}
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
-ADDED_LATER = {"learner": None, "env_backend": "gymnasium"}
+ADDED_LATER = {"learner": None, "env_backend": "gymnasium", "algo": "ppmo", "algo_options": {}}
+# PPMO's section of the config: fields only `--algo ppmo` reads (the presets are PPMO schedules). They
+# stay top-level fields (every flag, config file and checkpoint hash of a PPMO run is unchanged);
+# another algorithm refuses them and keeps its own options in `algo_options`.
+PPMO_OPTIONS = frozenset(
+    {
+        "preset",
+        "distiller_lr",
+        "critic_lr",
+        "inner_lr_lr",
+        "inits_per_epoch",
+        "policy_epochs",
+        "minibatch_size",
+        "gamma",
+        "gae_lambda",
+        "clip_epsilon",
+        "entropy_coeff",
+        "max_grad_norm",
+        "max_divergences",
+    }
+)
 # Options that do not change what is learned; excluded from the checkpoint's config hash.
 RUN_CONTROL = {
     "epochs",
@@ -133,6 +153,11 @@ class DistillConfig:
     """Environment id (any gymnasium id; NDCartPole-v0 uses the batched torch env)."""
     env_kwargs: dict = field(default_factory=dict)
     """Environment constructor arguments, e.g. {"n_dims": 2}."""
+    algo: str = "ppmo"
+    """The outer algorithm: a name of ``algorithms.ALGORITHMS`` or ``module.path:ClassName``."""
+    algo_options: dict = field(default_factory=dict)
+    """Options of an algorithm other than PPMO (its ``Options`` dataclass's fields); PPMO's own
+    are the fields of ``PPMO_OPTIONS``."""
     k: int | None = None
     """Distilled instances; default ceil(c/2)+1 for c discrete actions, 64 for continuous."""
     preset: str | None = None
@@ -219,6 +244,23 @@ class DistillConfig:
     """Consecutive diverged meta-epochs (non-finite loss or gradient) before the run stops."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.algo, str) or not self.algo:
+            raise InvalidInputError(f"algo must be a name or module.path:ClassName, got {self.algo!r}")
+        if not isinstance(self.algo_options, dict):
+            raise InvalidInputError(f"algo_options must be a dict, got {self.algo_options!r}")
+        if self.algo != "ppmo":
+            defaults = {f.name: f.default for f in fields(self)}
+            given = sorted(name for name in PPMO_OPTIONS if getattr(self, name) != defaults[name])
+            if given:
+                raise InvalidInputError(
+                    f"{', '.join(given)}: option(s) of --algo ppmo, which --algo {self.algo} does not read "
+                    "(its own go in algo_options / --algo-option KEY=VALUE)"
+                )
+        elif self.algo_options:
+            raise InvalidInputError(
+                f"algo_options {sorted(self.algo_options)}: --algo ppmo takes its options as fields "
+                "(e.g. --inits-per-epoch), not algo_options"
+            )
         if self.preset is not None:
             if self.preset not in PRESETS:
                 raise InvalidInputError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
@@ -276,7 +318,7 @@ class DistillConfig:
         (``EVALUATION_DEFAULTS[evaluation_family(env)]``)."""
         family = evaluation_family(self.env)
         defaults = {
-            "preset": "atari" if family == "atari" else "fast",
+            "preset": None if self.algo != "ppmo" else "atari" if family == "atari" else "fast",
             "threads": THREAD_DEFAULTS[family],
             **EVALUATION_DEFAULTS[family],
         }
@@ -294,9 +336,10 @@ class DistillConfig:
     def learning_hash(self) -> str:
         """Hash of everything that changes what is learned (``--resume`` refuses a mismatch).
         Fields added later are left out at their default, so older checkpoints still resume."""
+        ignored = RUN_CONTROL | WARNED_ON_RESUME | (PPMO_OPTIONS if self.algo != "ppmo" else set())
         data = {
             k: v
             for k, v in self.to_dict().items()
-            if k not in RUN_CONTROL | WARNED_ON_RESUME and not (k in ADDED_LATER and v == ADDED_LATER[k])
+            if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,7 +1,8 @@
 """``Distiller``: one call from an env id to a distilled file and its run directory.
 
-It puts :class:`taskdistill_rl.ppmo.PPMO` in a :class:`taskdistill_rl.run.RunLoop` with the
-default callbacks (stop criteria, periodic evaluation, metrics, checkpoints, signals, progress)
+It puts the outer algorithm (``config.algo``: :class:`taskdistill_rl.algorithms.ppmo.PPMO` by default,
+any :class:`~taskdistill_rl.algorithms.base.Algorithm`) in a :class:`taskdistill_rl.run.RunLoop` with the
+default callbacks (stop criteria, periodic evaluation, metrics, checkpoints, progress)
 plus any of the user's, and — given an output directory — writes what ``taskdistill report``
 and ``taskdistill evaluate`` read: ``distilled.pt``, ``checkpoint.pt``, ``metrics.csv``,
 ``config.toml``, ``eval.json`` and ``summary.json``. The CLI's ``distill`` is this class.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from torchrl.envs import EnvBase
 
+from taskdistill_rl.algorithms import algorithm_class
 from taskdistill_rl.callbacks import (
     Callback,
     CheckpointEvery,
@@ -26,17 +28,15 @@ from taskdistill_rl.callbacks import (
     StopAfterEpochs,
     StopAfterSeconds,
     StopAtReturn,
-    StopOnSignal,
 )
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import torch_threads
-from taskdistill_rl.distributed import DataParallelPPMO, DistributedRunLoop, World
+from taskdistill_rl.distributed import DataParallel, World
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.io import write_json, write_toml
 from taskdistill_rl.metrics_log import run_loggers
-from taskdistill_rl.ppmo import PPMO
 from taskdistill_rl.results import (
     distill_command,
     evaluation_record,
@@ -45,38 +45,21 @@ from taskdistill_rl.results import (
 )
 from taskdistill_rl.run import RunLoop
 
-METRIC_FIELDS = [
-    "meta_epoch",
-    "time/wall_seconds",
-    "time/frames",
-    "time/rollout_seconds",
-    "time/update_seconds",
-    "train/episode_return_mean",
-    "train/recent_return",
-    "train/episodes",
-    "train/inner_lr",
-    "train/loss_objective",
-    "train/loss_critic",
-    "train/clip_fraction",
-    "train/kl_approx",
-    "train/ESS",
-    "train/diverged",
-    "eval/return_mean",
-]
 FINAL_EVAL_SEED_OFFSET = 10_000  # the final evaluation never reuses a periodic evaluation's seeds
 
 UserCallback = Callback | Callable[[dict], bool | None]
 
 
 class Distiller:
-    """Distil an environment into a :class:`DistilledDataset` with PPMO.
+    """Distil an environment into a :class:`DistilledDataset` with an outer algorithm (PPMO).
 
     Args:
         env: an env id (``"NDCartPole-v0"``, any gymnasium id) or a batched TorchRL env instance
             (then evaluation needs ``config.env`` to name its id).
 
     Keyword Args:
-        config: a :class:`DistillConfig`; ``**overrides`` replace its fields.
+        config: a :class:`DistillConfig`; ``**overrides`` replace its fields. ``algo=`` picks the
+            algorithm: a name of ``ALGORITHMS``, ``"module.path:ClassName"`` or the class itself.
         out_dir: the run directory (nothing is written when None).
         quiet: hide the progress bar.
         world: this process's rank in a data-parallel run (:mod:`taskdistill_rl.distributed`; the
@@ -84,7 +67,7 @@ class Distiller:
             rank 0 alone writes and evaluates at the end.
 
     Attributes:
-        algo: the :class:`PPMO` algorithm (``collect`` / ``update``).
+        algo: the algorithm (a :class:`DataParallel` around it on a rank of a data-parallel run).
         loop: the :class:`RunLoop` driving it.
         evaluation: the final ``eval.json`` record once :meth:`train` wrote one.
 
@@ -108,13 +91,18 @@ class Distiller:
         config = config or DistillConfig()
         if isinstance(env, str):
             overrides["env"] = env
+        if isinstance(overrides.get("algo"), type):  # recorded by import path, for --resume and reproduce
+            cls = overrides["algo"]
+            overrides["algo"] = f"{cls.__module__}:{cls.__qualname__}"
         config = replace(config, **overrides) if overrides else config
         env = config.env if env is None or isinstance(env, str) else env
         self.world = world
         self.writes = world is None or world.is_main
-        self.algo = (
-            PPMO(env, config=config) if world is None else DataParallelPPMO(env, config=config, world=world)
-        )
+        algorithm = algorithm_class(config.algo)
+        if world is None:
+            self.algo = algorithm(env, config=config)
+        else:
+            self.algo = DataParallel(algorithm(env, config=config, stream=world.rank), world)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.quiet = quiet or not self.writes
         cfg = self.algo.config
@@ -122,8 +110,7 @@ class Distiller:
             cfg.eval_interval, learners=cfg.eval_learners, episodes=cfg.eval_episodes, seed=cfg.seed
         )
         checkpoint = self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
-        loop = RunLoop if world is None else DistributedRunLoop
-        self.loop = loop(self.algo, [self.periodic_evaluation], checkpoint_path=checkpoint)
+        self.loop = RunLoop(self.algo, [self.periodic_evaluation], checkpoint_path=checkpoint)
         self.evaluation: dict | None = None
         self.started_at = 0
 
@@ -143,6 +130,11 @@ class Distiller:
     @property
     def wall_seconds(self) -> float:
         return self.loop.wall_seconds
+
+    @property
+    def metric_fields(self) -> list[str]:
+        """The columns of ``metrics.csv``: the algorithm's metrics between the loop's."""
+        return ["meta_epoch", "time/wall_seconds", *self.algo.metric_fields, "eval/return_mean"]
 
     def evaluate(self, *, n_learners: int, episodes: int, seed: int):
         """``[n_learners, episodes]`` returns of fresh learners fitted on the current dataset."""
@@ -164,7 +156,7 @@ class Distiller:
         user: Iterable[Callback] = (),
     ) -> list[Callback]:
         """The default callbacks of a run, in order, with the user's before the target-return stop.
-        A distributed run's loop handles signals itself, and only rank 0 logs metrics."""
+        Only rank 0 logs metrics; signals are the loop's own."""
         cfg = self.config
         out: list[Callback] = []
         if epochs is not None:
@@ -173,12 +165,11 @@ class Distiller:
             out.append(StopAfterSeconds(time_budget))
         out.append(self.periodic_evaluation)
         if self.out_dir is not None and self.writes:
-            out.append(MetricsLogger(run_loggers(self.out_dir, METRIC_FIELDS, resume_from=self.meta_epoch)))
+            loggers = run_loggers(self.out_dir, self.metric_fields, resume_from=self.meta_epoch)
+            out.append(MetricsLogger(loggers))
         out.append(ProgressBar(epochs, time_budget=time_budget, disable=self.quiet))
         if self.out_dir is not None:
             out.append(CheckpointEvery(cfg.checkpoint_interval))
-        if self.world is None:
-            out.append(StopOnSignal())
         out += user
         if target_return is not None:
             out.append(StopAtReturn(target_return))
@@ -269,7 +260,8 @@ class Distiller:
             results={name: entry},
         )
         write_json(out / "eval.json", self.evaluation)
-        command = distill_command(cfg, self.meta_epoch, nproc=1 if self.world is None else self.world.size)
+        nproc = 1 if self.world is None else self.world.size
+        command = distill_command(cfg, self.meta_epoch, nproc=nproc, algo_flags=self.algo.flags)
         write_toml(
             out / "config.toml",
             {**cfg.to_dict(), **stops, "meta_epochs_reached": self.meta_epoch, "reproduce": command},
@@ -279,6 +271,7 @@ class Distiller:
             out,
             {
                 "kind": "distill",
+                "algo": cfg.algo,
                 "env": cfg.env,
                 "env_kwargs": cfg.env_kwargs,
                 "k": cfg.k,
@@ -314,4 +307,4 @@ def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000, *, max_floats: 
     return (time.perf_counter() - start) / n
 
 
-__all__ = ["METRIC_FIELDS", "Distiller", "fit_seconds_per_learner"]
+__all__ = ["Distiller", "fit_seconds_per_learner"]

@@ -1,24 +1,26 @@
-"""Data-parallel PPMO across processes and nodes on ``torch.distributed`` (gloo on CPU, NCCL on CUDA).
+"""Data parallelism for any outer algorithm, across processes and nodes on ``torch.distributed``
+(gloo on CPU, NCCL on CUDA): :class:`DataParallel` wraps an
+:class:`~taskdistill_rl.algorithms.base.Algorithm` and hands it a :class:`ProcessGroup`.
 
-Every rank runs the same meta-epochs on its own random stream (initialisations, env states,
-actions, minibatch order: ``PPMO(stream=rank)``). Before every optimiser step one all-reduce
-averages the gradients of everything the outer loop learns (dataset, inner lr, log-std, encoder)
-and the critic's, so every rank holds the same tensors after every step, bit for bit: the
-objective is the mean of the PPMO loss over all ranks' (initialisation, minibatch) pairs.
+Every rank runs the same meta-epochs on its own random stream (``Algo(stream=rank)``:
+initialisations, env states, actions, minibatch order). What the algorithm learns
+(:meth:`~taskdistill_rl.algorithms.base.Algorithm.learned_modules`) starts as rank 0's; what keeps it
+equal on every rank, bit for bit, is the algorithm's own use of the group: PPMO averages its
+gradients before every optimiser step (:meth:`ProcessGroup.mean_gradients`; its objective is then
+the mean of the PPMO loss over all ranks' pairs), an algorithm without gradients all-reduces or
+gathers whatever statistic it decides from (:meth:`ProcessGroup.sum`, :meth:`ProcessGroup.gather`).
 
 No rank may leave the others waiting in a collective, so every decision that changes what runs
-next is collective: stopping (callbacks' votes; the time budget reads rank 0's clock), a
-divergence (the all-reduce carries a non-finite flag: every rank rolls back), a signal (SIGINT or
-SIGTERM on any rank travels in the next collective; a rank still collecting its rollout drops it
-at once instead of finishing an Atari meta-epoch), an evaluation (rank 0's, broadcast). Only rank 0
-writes; a checkpoint gathers every rank's stream state, so a run resumes with the same world size.
+next is collective: stopping and signals (:class:`taskdistill_rl.run.RunLoop`, the one place for
+both), a divergence (the gradient all-reduce carries a non-finite flag: every rank rolls back), a
+signal while a rank still collects its rollout (it drops it at once instead of finishing an Atari
+meta-epoch), an evaluation (rank 0's, broadcast). Only rank 0 writes; a checkpoint gathers every
+rank's stream state (the algorithm's ``stream_keys``), so a run resumes with the same world size.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import math
 import os
 import signal
 import subprocess
@@ -27,25 +29,21 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from taskdistill_rl.devices import check_device
-from taskdistill_rl.errors import CheckpointError, Interrupted, TaskDistillError
-from taskdistill_rl.io import atomic_write
-from taskdistill_rl.ppmo import PPMO
-from taskdistill_rl.run import RunLoop
+from taskdistill_rl.errors import TaskDistillError
+from taskdistill_rl.run import SignalFlag, StopRequested
 
 if TYPE_CHECKING:
-    from torchrl.envs import EnvBase
+    from torch import nn
 
-    from taskdistill_rl.config import DistillConfig
+    from taskdistill_rl.algorithms.base import Algorithm
 
 DEFAULT_TIMEOUT_S = 1800.0  # a collective waits this long for a rank (rank 0 may be evaluating Atari)
-_STREAM_KEYS = ("generators", "torch_rng", "cuda_rng", "rollout")  # cuda_rng: CUDA runs only
 
 
 @dataclass(frozen=True)
@@ -123,267 +121,135 @@ def broadcast_error(world: World, error: BaseException | None) -> None:
         raise TaskDistillError(f"rank 0 failed: {box[0]}")
 
 
-class StopRequested(Exception):
-    """A signal reached some rank: every rank drops the meta-epoch it is in."""
+class ProcessGroup:
+    """The ranks of a data-parallel run, as an algorithm sees them (the collectives of
+    :class:`~taskdistill_rl.algorithms.base.SingleProcess`, for real). ``learned``: the parameters
+    whose gradients :meth:`mean_gradients` averages."""
 
-
-class SignalFlag:
-    """SIGINT/SIGTERM on this rank, noted for the next collective to carry to the others. While
-    the rank collects its rollout (no collective in flight) the handler raises at once. A second
-    SIGINT aborts without a checkpoint."""
-
-    def __init__(self):
-        self.signum = 0
-        self.abortable = False
-        self._previous: dict = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.signum and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-        if self.abortable:
-            self.abortable = False
-            raise StopRequested
-
-    @contextmanager
-    def installed(self):
-        self.signum = 0
-        main_thread = threading.current_thread() is threading.main_thread()
-        if main_thread:  # signal.signal works only there
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        try:
-            yield self
-        finally:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
-            self._previous = {}
-
-    @contextmanager
-    def abortable_region(self):
-        if self.signum:
-            raise StopRequested
-        self.abortable = True
-        try:
-            yield
-        finally:
-            self.abortable = False
-
-
-class DataParallelPPMO(PPMO):
-    """:class:`PPMO` on one rank of a data-parallel world (the process group already joined).
-
-    Each rank steps ``config.num_envs`` envs of its own and fits ``inits_per_epoch`` fresh
-    initialisations of its own per meta-epoch: a world of W ranks collects W times the frames of
-    one process per meta-epoch. Rank 0's dataset and critic are broadcast at the start, and the
-    averaged gradients keep every rank's equal to it.
-
-    Args:
-        env: as :class:`PPMO`'s.
-
-    Keyword Args:
-        config: as :class:`PPMO`'s.
-        world: this rank's place.
-    """
-
-    def __init__(self, env: str | EnvBase, *, config: DistillConfig, world: World, **overrides):
-        super().__init__(env, config=config, stream=world.rank, **overrides)
-        self.world = world
+    def __init__(self, world: World, learned: list[nn.Parameter]):
+        self.world, self.rank, self.size, self.is_main = world, world.rank, world.size, world.is_main
+        self.learned = learned
         self.signals = SignalFlag()
-        with torch.no_grad():
-            for module in (self.dataset, self.critic):
-                for tensor in module.state_dict().values():
-                    dist.broadcast(tensor, src=0)
-        self._learned = [p for m in (self.dataset, self.critic) for p in m.parameters() if p.requires_grad]
-
-    @property
-    def total_frames(self) -> int:
-        return self.frames * self.world.size
-
-    # -- one meta-epoch, dropped as a whole when a signal arrives ---------------------------------
-    def step(self) -> dict:
-        started_from = copy.deepcopy(PPMO.state_dict(self))
-        try:
-            try:
-                with self.signals.abortable_region():
-                    rollout = self.collect()
-            except StopRequested:
-                self._announce_stop()  # the others wait for this rank in the first update's all-reduce
-                raise
-            return self.update(rollout)
-        except StopRequested:
-            PPMO.load_state_dict(self, started_from)  # the last completed state, for the checkpoint
-            raise
 
     def _packet(self, finite: torch.Tensor) -> torch.Tensor:
         """The gradients flattened (zeros where a rank has none), then [non-finite, stop] flags,
         all on the run's device (no host read: ``finite`` is a device tensor)."""
-        reference = self._learned[0]
+        reference = self.learned[0]
         like = {"dtype": reference.dtype, "device": reference.device}
         parts = [
-            p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), **like)
-            for p in self._learned
+            p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel(), **like) for p in self.learned
         ]
         stop = torch.full((1,), float(self.signals.signum > 0), **like)
         return torch.cat([*parts, (~finite.reshape(1)).to(**like), stop])
 
-    def _announce_stop(self) -> None:
-        packet = torch.zeros_like(self._packet(torch.ones(1, dtype=torch.bool)))
-        packet[-1] = 1.0
-        dist.all_reduce(packet)
-
-    def _reduce_gradients(self, finite: torch.Tensor) -> torch.Tensor:
+    def mean_gradients(self, finite: torch.Tensor) -> torch.Tensor:
+        """One all-reduce: every learned gradient averaged, with [finite everywhere, stop] flags."""
         packet = self._packet(finite)
         dist.all_reduce(packet)
-        packet /= self.world.size
+        packet /= self.size
         offset = 0
-        for p in self._learned:
+        for p in self.learned:
             if p.grad is not None:
                 p.grad.copy_(packet[offset : offset + p.numel()].view_as(p.grad))
             offset += p.numel()
         return torch.stack([packet[-2] == 0, packet[-1] > 0])
 
-    def _check_flags(self, flags: list[bool]) -> None:
+    def check(self, flags: list[bool]) -> None:
         if flags[1]:  # a signal on some rank: every rank drops this meta-epoch
             raise StopRequested
 
-    def _update_obs_statistics(self, observations: torch.Tensor) -> None:
-        """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge)."""
-        from taskdistill_rl.obs_norm import merge_moments
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
 
-        mean = self.dataset.obs_mean
-        batch = observations.reshape(-1, *mean.shape).to(torch.float64)
-        local = torch.stack([batch.mean(0), batch.var(0, unbiased=False)])
-        gathered = [torch.empty_like(local) for _ in range(self.world.size)]
-        dist.all_gather(gathered, local)
-        for moments in gathered:  # every rank's batch has the same size
-            merge_moments(
-                mean, self.dataset.obs_var, self.dataset.obs_count, moments[0], moments[1], len(batch)
-            )
+    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        gathered = [torch.empty_like(tensor) for _ in range(self.size)]
+        dist.all_gather(gathered, tensor)
+        return gathered
 
-    def update(self, rollout) -> dict:
-        metrics = super().update(rollout)
-        returns = rollout.episode_returns
-        episodes = torch.tensor([sum(returns), len(returns)], dtype=torch.float64)
-        dist.all_reduce(episodes)
-        metrics["train/episode_return_mean"] = float(episodes[0] / episodes[1]) if episodes[1] else math.nan
-        metrics["train/episodes"] = int(episodes[1])
-        metrics["time/frames"] = self.total_frames
-        return metrics
-
-    def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
-        """Rank 0 evaluates; every rank receives its returns."""
-        box = [
-            super().evaluate(n_learners=n_learners, episodes=episodes, seed=seed)
-            if self.world.is_main
-            else None
-        ]
+    def broadcast_object(self, obj):
+        box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    # -- state: shared tensors once, every rank's stream ------------------------------------------
+    @contextmanager
+    def abortable(self):
+        """A signal here drops the stretch at once; the others, waiting in the next
+        :meth:`mean_gradients`, hear of it from the stop flag of this rank's empty packet."""
+        try:
+            with self.signals.abortable_region():
+                yield
+        except StopRequested:
+            packet = torch.zeros_like(self._packet(torch.ones(1, dtype=torch.bool)))
+            packet[-1] = 1.0
+            dist.all_reduce(packet)
+            raise
+
+
+class DataParallel:
+    """``algo`` on one rank of a data-parallel world (the process group already joined).
+
+    Each rank runs ``algo`` on its own stream (construct it with ``stream=world.rank``): with
+    PPMO, each steps ``config.num_envs`` envs and fits ``inits_per_epoch`` initialisations of its
+    own, so a world of W ranks collects W times the frames of one process per meta-epoch. Rank 0's
+    learned modules are broadcast at the start. Everything not overridden here is ``algo``'s.
+
+    Args:
+        algo: the algorithm of this rank.
+        world: this rank's place.
+    """
+
+    def __init__(self, algo: Algorithm, world: World):
+        self.__dict__["algo"] = algo  # before anything reaches __getattr__
+        self.world = world
+        modules = algo.learned_modules()
+        learned = [p for m in modules for p in m.parameters() if p.requires_grad]
+        self.group = algo.group = ProcessGroup(world, learned)
+        with torch.no_grad():
+            for module in modules:
+                for tensor in module.state_dict().values():
+                    dist.broadcast(tensor, src=0)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["algo"], name)
+
+    def step(self) -> dict:
+        """The algorithm's meta-epoch, dropped as a whole when a signal stops every rank in it."""
+        started_from = copy.deepcopy(self.algo.state_dict())
+        try:
+            return self.algo.step()
+        except StopRequested:
+            self.algo.load_state_dict(started_from)  # the last completed state, for the checkpoint
+            raise
+
+    def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
+        """Rank 0 evaluates; every rank receives its returns."""
+        returns = (
+            self.algo.evaluate(n_learners=n_learners, episodes=episodes, seed=seed)
+            if self.world.is_main
+            else None
+        )
+        return self.group.broadcast_object(returns)
+
     def state_dict(self) -> dict:
         """Collective: every rank calls it; rank 0's result holds every rank's stream state."""
-        state = PPMO.state_dict(self)  # CPU tensors: nothing of another rank's GPU is pickled
-        own = {key: state.pop(key) for key in _STREAM_KEYS if key in state}
+        state = self.algo.state_dict()  # CPU tensors: nothing of another rank's GPU is pickled
+        own = {key: state.pop(key) for key in self.algo.stream_keys if key in state}
         streams = [None] * self.world.size if self.world.is_main else None
         dist.gather_object(own, streams, dst=0)
         return {**state, "world_size": self.world.size, "streams": streams}
 
     def load_state_dict(self, state: dict) -> None:
-        """A checkpoint of a world of this size (:meth:`DistributedRunLoop.check_resumable`)."""
+        """A checkpoint of a world of this size (:meth:`RunLoop.check_resumable`)."""
         shared = {k: v for k, v in state.items() if k not in ("streams", "world_size")}
-        PPMO.load_state_dict(self, {**shared, **state["streams"][self.world.rank]})
-
-
-class DistributedRunLoop(RunLoop):
-    """:class:`RunLoop` for a :class:`DataParallelPPMO`: every stop decision is agreed on by all
-    ranks, signals stop every rank, and checkpoints are gathered to rank 0, which alone writes.
-
-    Callbacks must be the same, in the same order, on every rank (they may decide differently:
-    the loop stops when any rank's callbacks say stop). Callbacks that take part in collectives
-    (evaluation, checkpoints) must come before any that can stop the run at the end of a
-    meta-epoch, since those skip the callbacks after them.
-    """
-
-    def __init__(self, algo: DataParallelPPMO, callbacks=(), *, checkpoint_path=None):
-        super().__init__(algo, callbacks, checkpoint_path=checkpoint_path)
-        self.world = algo.world
-        self.world_size = self.world.size
-
-    def run(self) -> DistributedRunLoop:
-        with self.algo.signals.installed():
-            try:
-                return super().run()
-            except StopRequested:
-                self._interrupt()
-                raise AssertionError("unreachable") from None
-
-    def _proceed(self, local: bool) -> bool:
-        """One all-reduce: [rank 0's clock, stop votes, signals]; every rank reads rank 0's clock."""
-        votes = torch.tensor(
-            [
-                self.wall_seconds if self.world.is_main else 0.0,
-                float(not local),
-                float(self.algo.signals.signum),
-            ],
-            dtype=torch.float64,
-        )
-        dist.all_reduce(votes)
-        if not self.world.is_main and self._started is not None:
-            self._wall_before += float(votes[0]) - self.wall_seconds
-        if votes[2] > 0:
-            self._interrupt()
-        return votes[1] == 0
-
-    def _interrupt(self) -> None:
-        """Every rank is here: checkpoint the last completed meta-epoch, stop."""
-        signum = self.algo.signals.signum or signal.SIGTERM  # 0: the signal was on another rank
-        name = signal.Signals(signum).name
-        epoch = self.algo.meta_epoch
-        if self.checkpoint_path is None:
-            raise Interrupted(f"stopped by {name} (on some rank) after meta-epoch {epoch}", signum=signum)
-        self.save_checkpoint()
-        raise Interrupted(
-            f"stopped by {name} (on some rank) after meta-epoch {epoch}; checkpoint saved to "
-            f"{self.checkpoint_path}; continue with the same command and --resume",
-            signum=signum,
-        )
-
-    def config_hash(self) -> str:
-        """The config's hash and the world size: a run resumes only in a world of its size."""
-        base = super().config_hash()
-        return hashlib.sha256(f"{base}/world{self.world.size}".encode()).hexdigest()[:16]
-
-    def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Collective: every rank's stream state is gathered; rank 0 writes."""
-        path = Path(path) if path is not None else self.checkpoint_path
-        if path is None:
-            raise ValueError("no checkpoint path: give one, or construct the loop with checkpoint_path")
-        state = self.state_dict()
-        if self.world.is_main:
-            atomic_write(path, lambda f: torch.save(state, f))
-        return path
-
-    def load_checkpoint(self, path: str | Path | None = None) -> None:
-        """Rank 0 reads the checkpoint (other nodes need not see the file) and broadcasts it."""
-        path = Path(path) if path is not None else self.checkpoint_path
-        box: list = [None, None]
-        if self.world.is_main:
-            try:
-                box[0] = self.read_checkpoint(path)
-            except (CheckpointError, FileNotFoundError) as err:
-                box[1] = err
-        dist.broadcast_object_list(box, src=0)
-        if box[1] is not None:
-            raise box[1]
-        self.load_state_dict(box[0])
+        self.algo.load_state_dict({**shared, **state["streams"][self.world.rank]})
 
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
-    "DataParallelPPMO",
-    "DistributedRunLoop",
+    "DataParallel",
+    "ProcessGroup",
     "World",
     "broadcast_error",
     "join",

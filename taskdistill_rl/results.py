@@ -90,14 +90,13 @@ def run_metadata() -> dict:
     }
 
 
-# DistillConfig fields that `taskdistill distill` has a flag for, and the flag.
+# Shared DistillConfig fields that `taskdistill distill` has a flag for, and the flag (an algorithm's
+# own: its `flags`).
 _DISTILL_FLAGS = {
     "k": "--k",
-    "preset": "--preset",
     "seed": "--seed",
     "threads": "--threads",
     "num_envs": "--num-envs",
-    "inits_per_epoch": "--inits-per-epoch",
     "encoder_layers": "--encoder-layers",
     "inner_steps": "--inner-steps",
     "learner": "--learner",
@@ -108,18 +107,30 @@ _DISTILL_FLAGS = {
 }
 
 
-def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 1) -> str:
+def distill_command(
+    config, meta_epochs: int, out: str = "OUT", *, nproc: int = 1, algo_flags: dict[str, str] | None = None
+) -> str:
     """The ``taskdistill distill`` command that reproduces a run's tensors: the same learning
     options and ``--epochs`` = the meta-epochs it reached (a time budget reaches a different
-    number on every machine; a distributed run's ``--nproc``: its world size). Options without a
-    flag that differ from the defaults are listed after ``#``."""
+    number on every machine; a distributed run's ``--nproc``: its world size). ``algo_flags``: the
+    algorithm's own flags (its ``flags``; default: PPMO's). Options without a flag that differ
+    from the defaults are listed after ``#``."""
     from taskdistill_rl.config import DistillConfig
 
-    default = DistillConfig(env=config.env, preset=config.preset).resolved()
+    if algo_flags is None:
+        from taskdistill_rl.algorithms.ppmo import PPMO
+
+        algo_flags = PPMO.flags
+    flags = {**_DISTILL_FLAGS, **algo_flags}
+    default = DistillConfig(env=config.env, preset=config.preset, algo=config.algo).resolved()
     args = ["taskdistill", "distill", "--env", config.env]
+    if config.algo != "ppmo":
+        args += ["--algo", config.algo]
+    for key, value in config.algo_options.items():
+        args += ["--algo-option", _keyword(key, value)]
     for key, value in config.env_kwargs.items():
-        args += ["--env-kwargs", f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"]
-    for name, flag in _DISTILL_FLAGS.items():
+        args += ["--env-kwargs", _keyword(key, value)]
+    for name, flag in flags.items():
         value = getattr(config, name)
         if value is not None and (name in ("k", "seed", "threads") or value != getattr(default, name)):
             args += [flag, str(value)]
@@ -132,7 +143,7 @@ def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 
     args += ["--epochs", str(meta_epochs), "--out", out]
     if nproc > 1:
         args += ["--nproc", str(nproc)]
-    skip = {*_DISTILL_FLAGS, "env", "env_kwargs", "normalize_obs", "epochs", "time_budget"}
+    skip = {*flags, "env", "env_kwargs", "algo", "algo_options", "normalize_obs", "epochs", "time_budget"}
     skip |= {"device", "cudnn_benchmark"}  # flags of their own above
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
     other = {
@@ -142,6 +153,10 @@ def distill_command(config, meta_epochs: int, out: str = "OUT", *, nproc: int = 
     }
     command = shlex.join(args)
     return command + (f"  # and {other}" if other else "")
+
+
+def _keyword(key: str, value) -> str:
+    return f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
 
 
 def write_summary(out_dir: str | Path, summary: dict) -> Path:

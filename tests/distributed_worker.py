@@ -18,9 +18,11 @@ import sys
 
 import torch
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.callbacks import Callback, PeriodicEvaluation, StopAfterEpochs
 from taskdistill_rl.config import DistillConfig
-from taskdistill_rl.distributed import DataParallelPPMO, DistributedRunLoop, join, launched_world, leave
+from taskdistill_rl.distributed import DataParallel, join, launched_world, leave
+from taskdistill_rl.run import RunLoop
 
 EQUIVALENCE = dict(k=2, num_envs=8, steps_per_env=16, minibatch_size=128, policy_epochs=1, inits_per_epoch=1)
 STEPS = dict(k=2, num_envs=32, steps_per_env=16, minibatch_size=128, policy_epochs=2, inits_per_epoch=2)
@@ -55,7 +57,7 @@ def main(out: str, env: str, equivalence: bool) -> None:
         record["divergence"] = one_update_diverging_on_rank_1(env, world)
         record["obs_statistics"] = one_update_with_normalised_observations(env, world)
     cfg = DistillConfig(env=env, seed=5, **STEPS)
-    algo = DataParallelPPMO(env, config=cfg, world=world)
+    algo = DataParallel(PPMO(env, config=cfg, stream=world.rank), world)
     after_every_optimiser_step: list[torch.Tensor] = []
     algo.dataset_optim.register_step_post_hook(
         lambda *_: after_every_optimiser_step.append(
@@ -63,7 +65,7 @@ def main(out: str, env: str, equivalence: bool) -> None:
         )
     )
     recorder, evaluation = RecordDataset(), PeriodicEvaluation(1, learners=2, episodes=1, seed=0)
-    DistributedRunLoop(algo, [StopAfterEpochs(3), evaluation, recorder]).run()
+    RunLoop(algo, [StopAfterEpochs(3), evaluation, recorder]).run()
     record["after_step"] = recorder.after_step
     record["after_every_optimiser_step"] = after_every_optimiser_step
     record["evaluation"] = evaluation.last
@@ -75,7 +77,7 @@ def main(out: str, env: str, equivalence: bool) -> None:
 def one_float64_step(env: str, world) -> dict:
     record = {}
     cfg = DistillConfig(env=env, seed=3, **EQUIVALENCE)
-    algo = DataParallelPPMO(env, config=cfg, world=world)
+    algo = DataParallel(PPMO(env, config=cfg, stream=world.rank), world)
     rollout = algo.collect()
     algo.dataset.double()
     algo.critic.double()
@@ -91,7 +93,7 @@ def one_float64_step(env: str, world) -> dict:
 
 
 def one_update_diverging_on_rank_1(env: str, world) -> dict:
-    algo = DataParallelPPMO(env, config=DistillConfig(env=env, seed=7, **STEPS), world=world)
+    algo = DataParallel(PPMO(env, config=DistillConfig(env=env, seed=7, **STEPS), stream=world.rank), world)
     rollout = algo.collect()
     before = snapshot(algo)
     if world.rank == 1:  # this rank's third loss evaluation is non-finite
@@ -118,7 +120,7 @@ def one_update_with_normalised_observations(env: str, world) -> dict:
     """One update of a run that normalises observations: this rank's rollout observations and the
     running statistics every rank holds afterwards."""
     cfg = DistillConfig(env=env, seed=9, normalize_obs=True, **EQUIVALENCE)
-    algo = DataParallelPPMO(env, config=cfg, world=world)
+    algo = DataParallel(PPMO(env, config=cfg, stream=world.rank), world)
     rollout = algo.collect()
     algo.update(rollout)
     ds = algo.dataset

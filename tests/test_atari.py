@@ -20,7 +20,7 @@ from taskdistill_rl.cli import main
 from taskdistill_rl.distill import Distiller
 from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.envs.factory import env_family
-from taskdistill_rl.ppmo import PPMO
+from taskdistill_rl.algorithms.ppmo import PPMO
 
 TINY = {"num_envs": 2, "steps_per_env": 32, "minibatch_size": 64}
 

@@ -11,7 +11,7 @@ from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.distill import Callback, Distiller
 from taskdistill_rl.evaluate import evaluate_dataset
-from taskdistill_rl.ppmo import PPMO
+from taskdistill_rl.algorithms.ppmo import PPMO
 
 
 def test_short_distillation_of_1d_cartpole_reaches_475(tmp_path):
@@ -265,7 +265,7 @@ def test_an_encoder_below_the_last_layer_is_meta_learned_and_saved(tmp_path):
     """l < 5 (here 1): one update changes the encoder; the saved file carries the trained encoder
     (stock torch.load) and its fitted learners start from it (a fast stand-in for the Atari runs)."""
     from taskdistill_rl.dataset import load_distilled
-    from taskdistill_rl.ppmo import PPMO
+    from taskdistill_rl.algorithms.ppmo import PPMO
 
     algo = PPMO(
         "NDCartPole-v0", k=2, seed=2, num_envs=4, steps_per_env=16, encoder_layers=1, minibatch_size=32

@@ -126,8 +126,8 @@ def test_role_rewriting_resolves_names_like_sphinx():
     distiller = loader.modules_collection["taskdistill_rl.distill.Distiller"]
     cases = {
         ":meth:`train`": ("taskdistill_rl.distill.Distiller.train", "train"),
-        ":class:`~taskdistill_rl.ppmo.PPMO`": ("taskdistill_rl.ppmo.PPMO", "PPMO"),
-        ":class:`taskdistill_rl.ppmo.PPMO`": ("taskdistill_rl.ppmo.PPMO", "taskdistill_rl.ppmo.PPMO"),
+        ":class:`~taskdistill_rl.algorithms.ppmo.PPMO`": ("taskdistill_rl.algorithms.ppmo.PPMO", "PPMO"),
+        ":class:`taskdistill_rl.algorithms.ppmo.PPMO`": ("taskdistill_rl.algorithms.ppmo.PPMO", "taskdistill_rl.algorithms.ppmo.PPMO"),
         ":class:`the loop <RunLoop>`": ("taskdistill_rl.run.RunLoop", "the loop"),
         ":func:`~taskdistill_rl.envs.make_env`": ("taskdistill_rl.envs.factory.make_env", "make_env"),
         ":class:`matplotlib.figure.Figure`": ("matplotlib.figure.Figure", "matplotlib.figure.Figure"),
@@ -159,9 +159,9 @@ def test_api_toc_names_members_with_their_class(api_page):
     for qualified in (
         "PPMOLoss.forward",
         "DistilledDataset.fit",
-        "PPMO.evaluate",
+        "Algorithm.evaluate",
         "Distiller.evaluate",
-        "DataParallelPPMO.evaluate",
+        "DataParallel.evaluate",
         "MLPLearners.sample",
         "LearnerDistribution.sample",
     ):

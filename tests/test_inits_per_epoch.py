@@ -6,7 +6,7 @@ import torch
 
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.ppmo import PPMO
+from taskdistill_rl.algorithms.ppmo import PPMO
 
 
 @pytest.fixture(scope="module")

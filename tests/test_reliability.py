@@ -44,7 +44,7 @@ def test_a_non_finite_step_rolls_back_and_halves_the_lrs(caplog):
     d.train(epochs=2)
     before = _state(d)
     _inject_nans(d, calls=1)
-    with caplog.at_level(logging.WARNING, logger="taskdistill_rl.ppmo"):
+    with caplog.at_level(logging.WARNING, logger="taskdistill_rl.algorithms.ppmo"):
         metrics = d.algo.step()
     assert metrics["train/diverged"] == 1 and "rolled back" in caplog.text
     assert all(torch.equal(a, b) for a, b in zip(before, _state(d), strict=True))

@@ -6,8 +6,8 @@ know them and would print them as text, so once Griffe has loaded the package (`
 docstring's roles are rewritten, before mkdocstrings renders anything, to the cross-reference
 element that mkdocstrings' own templates emit for annotations::
 
-    :class:`~taskdistill_rl.ppmo.PPMO`
-    ->  <autoref identifier="taskdistill_rl.ppmo.PPMO" optional><code>PPMO</code></autoref>
+    :class:`~taskdistill_rl.algorithms.ppmo.PPMO`
+    ->  <autoref identifier="taskdistill_rl.algorithms.ppmo.PPMO" optional><code>PPMO</code></autoref>
 
 mkdocs-autorefs turns the element into a link to the object's heading wherever the site renders
 it, and into plain ``<code>`` where it renders nowhere (a private helper, ``matplotlib``): the

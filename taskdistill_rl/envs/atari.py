@@ -16,7 +16,7 @@ Huang et al.'s ``EpisodicLifeEnv``); the ALE itself truncates a game at 108,000 
   (the authors' released code clips none).
 
 Episode returns are always the raw game score: clipping is applied to the rollout's rewards
-after the scores are read (:class:`taskdistill_rl.ppmo.PPMO`), never inside the env.
+after the scores are read (:class:`taskdistill_rl.algorithms.ppmo.PPMO`), never inside the env.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from taskdistill_rl.envs import atari, envpool_atari, make_env
 from taskdistill_rl.envs.envpool_atari import envpool_task, make_envpool_atari
 from taskdistill_rl.envs.factory import describe_preprocessing
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
-from taskdistill_rl.ppmo import PPMO
+from taskdistill_rl.algorithms.ppmo import PPMO
 
 
 def _uint8(obs: torch.Tensor) -> torch.Tensor:

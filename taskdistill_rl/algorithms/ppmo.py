@@ -1,18 +1,21 @@
 """``PPMO``: the algorithm (paper Algorithm 1; Algorithm 2 with an encoder), one meta-epoch at a time.
 
-It owns the dataset, the critic, the loss and both optimisers, and exposes what a run loop (or a
-distributed wrapper, or a benchmark) needs: :meth:`PPMO.collect` a rollout with a fresh
+It owns the dataset, the critic, the loss and both optimisers, and implements
+:class:`~taskdistill_rl.algorithms.base.Algorithm`: :meth:`PPMO.collect` a rollout with a fresh
 initialisation's one-step learner, :meth:`PPMO.update` the dataset and critic on it, save and load
 its state. When to stop, evaluate, checkpoint or log is the run loop's business
-(:mod:`taskdistill_rl.run`), in the spirit of SB3's ``OnPolicyAlgorithm`` / callbacks split.
+(:mod:`taskdistill_rl.run`), in the spirit of SB3's ``OnPolicyAlgorithm`` / callbacks split; the
+other ranks of a data-parallel run are reached through ``self.group`` only.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from tensordict import TensorDict
@@ -23,25 +26,23 @@ from torchrl.envs import EnvBase
 from torchrl.objectives import ValueEstimators
 
 from taskdistill_rl.actors import make_actor, make_critic
+from taskdistill_rl.algorithms.base import Algorithm, starting_dataset, training_env
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import (
     configure_determinism,
     cpu_copy,
     fused_adam_supported,
-    pinned_outputs,
     rng_states,
     set_rng_states,
 )
-from taskdistill_rl.envs import BatchedNDCartPole, make_env
-from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, as_float_frames, convention, training_rewards
-from taskdistill_rl.envs.factory import describe_preprocessing, env_family
+from taskdistill_rl.envs import BatchedNDCartPole
+from taskdistill_rl.envs.atari import as_float_frames, training_rewards
+from taskdistill_rl.envs.factory import env_family
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
-from taskdistill_rl.evaluate import evaluate_dataset
 from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
-from taskdistill_rl.learners import RandomMLPLearners, make_learners
 from taskdistill_rl.objectives.ppmo import PPMOLoss
-from taskdistill_rl.obs_norm import NormalizedInput, update_running
+from taskdistill_rl.obs_norm import NormalizedInput, merge_moments
 
 log = logging.getLogger(__name__)
 RESUME_SEED_STRIDE = 7919  # env seed of a run resumed at meta-epoch m: seed + stride * m
@@ -68,7 +69,7 @@ class Rollout:
     seconds: float
 
 
-class PPMO:
+class PPMO(Algorithm):
     """Proximal Policy Meta-Optimization on one environment.
 
     Args:
@@ -90,6 +91,20 @@ class PPMO:
         >>> algo.close()
     """
 
+    metric_fields = (
+        "time/frames",
+        "time/rollout_seconds",
+        "time/update_seconds",
+        "train/episode_return_mean",
+        "train/recent_return",
+        "train/episodes",
+        "train/inner_lr",
+        *(f"train/{name}" for name in DIAGNOSTICS),
+        "train/diverged",
+    )
+    flags: ClassVar[dict[str, str]] = {"preset": "--preset", "inits_per_epoch": "--inits-per-epoch"}
+    stream_keys = ("generators", "torch_rng", "cuda_rng", "rollout")  # cuda_rng: CUDA runs only
+
     def __init__(
         self,
         env: str | EnvBase = "NDCartPole-v0",
@@ -106,64 +121,15 @@ class PPMO:
         self.device = torch.device(config.device)
         configure_determinism(self.device, cudnn_benchmark=config.cudnn_benchmark)
         self.stream_seed = config.seed + STREAM_SEED_STRIDE * stream
-        if isinstance(env, EnvBase):
-            self.env = env
-        else:
-            # ND cart-pole's physics is torch and steps on the run's device; gymnasium envs step
-            # on the CPU and hand the collector pinned tensors to copy without blocking
-            torch_env = env_family(config.env) == "ndcartpole"
-            self.env = make_env(
-                config.env,
-                num_envs=config.num_envs,
-                device=self.device if torch_env else "cpu",
-                seed=self.stream_seed,
-                backend=config.env_backend,
-                **config.env_kwargs,
-            )
-            if not torch_env:
-                self.env = pinned_outputs(self.env, self.device)
-        if len(self.env.batch_size) != 1:
-            raise InvalidInputError(
-                f"the env must be batched with batch_size [num_envs], got {tuple(self.env.batch_size)}"
-            )
-        spec = self.env.action_spec
-        continuous = not hasattr(spec.space, "n")
-        n_out = int(spec.shape[-1]) if continuous else int(spec.space.n)
-        config = config.with_k(n_out, continuous)
-        if config.normalize_obs is None:  # PPO's MuJoCo practice; frozen into the file
-            mujoco = isinstance(env, str) and env_family(config.env) == "mujoco"
-            config = replace(config, normalize_obs=mujoco)
-        self.config = config
-        obs_shape = tuple(self.env.observation_spec["observation"].shape[1:])
-        meta = {
-            "env_id": config.env,
-            "env_kwargs": dict(config.env_kwargs),
-            "preprocessing": describe_preprocessing(self.env),
-            "preset": config.preset,
-            "inner_steps": config.inner_steps,
-        }
-        atari = isinstance(env, str) and env_family(config.env) == "atari"
+        self.env = training_env(env, config, device=self.device, seed=self.stream_seed)
+        named = isinstance(env, str)
+        self.config, dataset = starting_dataset(self.env, config, named=named)
+        config = self.config
+        obs_shape = dataset.obs_shape
+        atari = named and env_family(config.env) == "atari"
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
         self.reward_clipping = atari and training_rewards(config.env) == "sign"
-        if atari:
-            meta["atari"] = {
-                "convention": convention(config.env),
-                "training_rewards": training_rewards(config.env),
-                "episodic_life": False,
-                "max_agent_steps": MAX_AGENT_STEPS,
-            }
-            meta["env_backend"] = getattr(self.env, "env_backend", config.env_backend)
-        self.dataset = DistilledDataset(
-            k=config.k,
-            obs_shape=obs_shape,
-            out_features=n_out,
-            continuous=continuous,
-            normalize_obs=config.normalize_obs,
-            learner=_learner_spec(config.learner, obs_shape, n_out),
-            encoder_layers=config.encoder_layers,
-            meta=meta,
-            generator=torch.Generator().manual_seed(config.seed),
-        ).to(self.device)
+        self.dataset: DistilledDataset = dataset.to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
         self.shuffle_generator = torch.Generator().manual_seed(self.stream_seed + 2)
@@ -213,10 +179,8 @@ class PPMO:
         if stream:
             torch.manual_seed(self.stream_seed)  # this stream's action sampling
 
-    @property
-    def total_frames(self) -> int:
-        """Env frames collected so far by the whole run (every rank of a distributed one)."""
-        return self.frames
+    def learned_modules(self) -> list[nn.Module]:
+        return [self.dataset, self.critic]
 
     # -- one meta-epoch ---------------------------------------------------------------------------
     def sample_initialisation(self) -> Params:
@@ -267,14 +231,14 @@ class PPMO:
                 self.dataset_optim.zero_grad(set_to_none=True)
                 self.critic_optim.zero_grad(set_to_none=True)
                 total.backward()  # a non-finite loss leaves non-finite gradients: rolled back below
-                flags = self._reduce_gradients(torch.isfinite(total).reshape(1))
+                flags = self.group.mean_gradients(torch.isfinite(total).reshape(1))
                 norms = [
                     nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
                     for module in (self.dataset, self.critic)
                 ]
                 finite = flags[:1] & torch.isfinite(torch.stack(norms)).all()
                 flags = torch.cat([finite, flags[1:]]).tolist()  # the minibatch's one read-back
-                self._check_flags(flags)
+                self.group.check(flags)
                 diverged = not flags[0]
                 if diverged:
                     self._roll_back(good)
@@ -297,39 +261,38 @@ class PPMO:
                 f"stopped at the last good state (meta-epoch {self.meta_epoch})"
             )
         self.meta_epoch += 1
-        returns = rollout.episode_returns
+        # every rank's episodes: [sum of returns, count]
+        episodes = self.group.sum(
+            torch.tensor([sum(rollout.episode_returns), len(rollout.episode_returns)], dtype=torch.float64)
+        )
         totals = torch.stack([torch.as_tensor(v, device=self.device) for v in sums.values()]).tolist()
         metrics = {f"train/{k}": v / max(updates, 1) for k, v in zip(sums, totals, strict=True)}
         metrics.update(
             {
                 "meta_epoch": self.meta_epoch,
-                "time/frames": self.frames,
+                "time/frames": self.total_frames,
                 "time/rollout_seconds": rollout.seconds,  # collect + GAE
                 "time/update_seconds": time.perf_counter() - started,  # the policy epochs
-                "train/episode_return_mean": sum(returns) / len(returns) if returns else float("nan"),
+                "train/episode_return_mean": float(episodes[0] / episodes[1]) if episodes[1] else math.nan,
                 "train/recent_return": (
                     sum(self.recent_returns) / len(self.recent_returns)
                     if self.recent_returns
                     else float("nan")
                 ),
-                "train/episodes": len(returns),
+                "train/episodes": int(episodes[1]),
                 "train/inner_lr": float(self.dataset.inner_lr.detach()),
                 "train/diverged": int(diverged),
             }
         )
         return metrics
 
-    def _reduce_gradients(self, finite: torch.Tensor) -> torch.Tensor:
-        """Where data-parallel ranks average their gradients. ``finite``: ``[1]`` bool on the
-        device, this process's loss is finite. Returns flags ``[finite everywhere, ...]`` on the
-        device; :meth:`_check_flags` reads them once they are on the host."""
-        return finite
-
-    def _check_flags(self, flags: list[bool]) -> None:
-        """Act on the host copy of :meth:`_reduce_gradients`' flags (a distributed stop)."""
-
     def _update_obs_statistics(self, observations: torch.Tensor) -> None:
-        update_running(self.dataset.obs_mean, self.dataset.obs_var, self.dataset.obs_count, observations)
+        """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge)."""
+        ds = self.dataset
+        batch = observations.reshape(-1, *ds.obs_mean.shape).to(torch.float64)
+        local = torch.stack([batch.mean(0), batch.var(0, unbiased=False)])
+        for moments in self.group.gather(local):  # every rank's batch has the same size
+            merge_moments(ds.obs_mean, ds.obs_var, ds.obs_count, moments[0], moments[1], len(batch))
 
     def _minibatches(self, rollout: Rollout):
         """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``
@@ -362,23 +325,11 @@ class PPMO:
         )
 
     def step(self) -> dict:
-        """One meta-epoch: ``update(collect())``."""
-        return self.update(self.collect())
-
-    def evaluate(self, *, n_learners: int, episodes: int, seed: int) -> torch.Tensor:
-        """``[n_learners, episodes]`` returns of fresh learners fitted on the current dataset
-        (sampled actions, a forked RNG: evaluating never shifts the training's random stream)."""
-        return evaluate_dataset(
-            self.dataset,
-            env_id=self.config.env,
-            env_kwargs=self.config.env_kwargs,
-            n_learners=n_learners,
-            episodes=episodes,
-            seed=seed,
-            inner_steps=self.config.inner_steps,
-            device=self.config.device,
-            backend=self.config.env_backend,
-        )
+        """One meta-epoch: ``update(collect())``. A signal may cut the collection short on a
+        multi-process run (no collective runs in it)."""
+        with self.group.abortable():
+            rollout = self.collect()
+        return self.update(rollout)
 
     # -- rollouts ---------------------------------------------------------------------------------
     def _rollouts(self):
@@ -523,21 +474,6 @@ class PPMO:
             self._running_return.zero_()
             self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
             self.env.set_seed(self.stream_seed + RESUME_SEED_STRIDE * self.meta_epoch)
-
-
-def _learner_spec(name: str | None, obs_shape: tuple[int, ...], n_out: int) -> dict | None:
-    """The file's learner ``{"name", "kwargs"}`` for ``DistillConfig.learner`` (None: the paper's).
-    One architecture only: a meta-epoch acts with one network shape for all its initialisations."""
-    if name is None:
-        return None
-    learners = make_learners(name, obs_shape=tuple(obs_shape), out_features=n_out)
-    if isinstance(learners, RandomMLPLearners):
-        raise InvalidInputError(
-            f"learner {name!r} draws random architectures; a file is distilled for one architecture: "
-            "choose a fixed one (e.g. lambda, xavier, 2x128) and evaluate on random ones with "
-            "taskdistill evaluate --learners"
-        )
-    return learners.spec()
 
 
 class _GroupedLearners(nn.Module):
