@@ -37,12 +37,12 @@ from torchrl.collectors import Collector
 from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 from taskdistill_rl.actors import make_actor, make_critic
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.baselines.sb3_ppo import hyperparams_for, make_vec_envs
 from taskdistill_rl.devices import pinned_outputs
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.learners.cnn import NatureCNNLearners
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 ENV = "ALE/Pong-v5"
 PAPER_EPOCHS = 17_000  # Table 2: Pong l = 4 reaches 21.0 at about 17,000 outer epochs (6 GPUs)

@@ -26,9 +26,9 @@ from torchrl.collectors import Collector
 from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 from taskdistill_rl.actors import make_actor, make_critic
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.baselines.sb3_ppo import hyperparams_for
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 TARGET = 475.0
 

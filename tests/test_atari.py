@@ -16,11 +16,11 @@ from torch import nn
 from torchrl.modules import ProbabilisticActor, ValueOperator
 from torchrl.objectives import ClipPPOLoss
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.cli import main
 from taskdistill_rl.distill import Distiller
 from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.envs.factory import env_family
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 TINY = {"num_envs": 2, "steps_per_env": 32, "minibatch_size": 64}
 

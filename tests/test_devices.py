@@ -16,12 +16,12 @@ from tensordict import TensorDict
 
 import taskdistill_rl.config as config_module
 from taskdistill_rl import devices
+from taskdistill_rl.algorithms.ppmo import PPMO, Rollout
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.evaluate import _Actor, fit_population, sample_population
-from taskdistill_rl.algorithms.ppmo import PPMO, Rollout
 from taskdistill_rl.run import RunLoop
 from tests.device_audit import HostReads, StrictDevices, fake_cuda, module_tensors, tensors_of
 

@@ -7,11 +7,11 @@ import pytest
 import tomllib
 import torch
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.distill import Callback, Distiller
 from taskdistill_rl.evaluate import evaluate_dataset
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 
 def test_short_distillation_of_1d_cartpole_reaches_475(tmp_path):
@@ -250,7 +250,8 @@ def test_the_learner_option_keeps_older_checkpoints_resumable_and_refuses_random
     before = {
         k: v
         for k, v in DistillConfig().to_dict().items()
-        if k not in RUN_CONTROL | WARNED_ON_RESUME and k not in ("learner", "env_backend")  # added later
+        if k not in RUN_CONTROL | WARNED_ON_RESUME
+        and k not in ("learner", "env_backend", "algo", "algo_options")
     }
     digest = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert DistillConfig().learning_hash() == digest
@@ -264,8 +265,8 @@ def test_the_learner_option_keeps_older_checkpoints_resumable_and_refuses_random
 def test_an_encoder_below_the_last_layer_is_meta_learned_and_saved(tmp_path):
     """l < 5 (here 1): one update changes the encoder; the saved file carries the trained encoder
     (stock torch.load) and its fitted learners start from it (a fast stand-in for the Atari runs)."""
-    from taskdistill_rl.dataset import load_distilled
     from taskdistill_rl.algorithms.ppmo import PPMO
+    from taskdistill_rl.dataset import load_distilled
 
     algo = PPMO(
         "NDCartPole-v0", k=2, seed=2, num_envs=4, steps_per_env=16, encoder_layers=1, minibatch_size=32

@@ -20,10 +20,10 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.cli import _without_option, main
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.distributed import World, launched_world
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 HERE = Path(__file__).parent
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]

@@ -127,7 +127,10 @@ def test_role_rewriting_resolves_names_like_sphinx():
     cases = {
         ":meth:`train`": ("taskdistill_rl.distill.Distiller.train", "train"),
         ":class:`~taskdistill_rl.algorithms.ppmo.PPMO`": ("taskdistill_rl.algorithms.ppmo.PPMO", "PPMO"),
-        ":class:`taskdistill_rl.algorithms.ppmo.PPMO`": ("taskdistill_rl.algorithms.ppmo.PPMO", "taskdistill_rl.algorithms.ppmo.PPMO"),
+        ":class:`taskdistill_rl.algorithms.ppmo.PPMO`": (
+            "taskdistill_rl.algorithms.ppmo.PPMO",
+            "taskdistill_rl.algorithms.ppmo.PPMO",
+        ),
         ":class:`the loop <RunLoop>`": ("taskdistill_rl.run.RunLoop", "the loop"),
         ":func:`~taskdistill_rl.envs.make_env`": ("taskdistill_rl.envs.factory.make_env", "make_env"),
         ":class:`matplotlib.figure.Figure`": ("matplotlib.figure.Figure", "matplotlib.figure.Figure"),

@@ -4,9 +4,9 @@ minibatch holds every initialisation's own frames, and the config keeps the grou
 import pytest
 import torch
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 
 @pytest.fixture(scope="module")

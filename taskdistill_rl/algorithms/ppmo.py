@@ -261,11 +261,12 @@ class PPMO(Algorithm):
                 f"stopped at the last good state (meta-epoch {self.meta_epoch})"
             )
         self.meta_epoch += 1
-        # every rank's episodes: [sum of returns, count]
+        returns = rollout.episode_returns  # every rank's: [sum of returns, count], all-reduced
         episodes = self.group.sum(
-            torch.tensor([sum(rollout.episode_returns), len(rollout.episode_returns)], dtype=torch.float64)
+            torch.tensor([sum(returns), len(returns)], dtype=torch.float64, device=self.device)
         )
-        totals = torch.stack([torch.as_tensor(v, device=self.device) for v in sums.values()]).tolist()
+        diagnostics = torch.stack([torch.as_tensor(v, device=self.device) for v in sums.values()]).double()
+        *totals, return_sum, episode_count = torch.cat([diagnostics, episodes]).tolist()  # one read
         metrics = {f"train/{k}": v / max(updates, 1) for k, v in zip(sums, totals, strict=True)}
         metrics.update(
             {
@@ -273,13 +274,13 @@ class PPMO(Algorithm):
                 "time/frames": self.total_frames,
                 "time/rollout_seconds": rollout.seconds,  # collect + GAE
                 "time/update_seconds": time.perf_counter() - started,  # the policy epochs
-                "train/episode_return_mean": float(episodes[0] / episodes[1]) if episodes[1] else math.nan,
+                "train/episode_return_mean": return_sum / episode_count if episode_count else math.nan,
                 "train/recent_return": (
                     sum(self.recent_returns) / len(self.recent_returns)
                     if self.recent_returns
                     else float("nan")
                 ),
-                "train/episodes": int(episodes[1]),
+                "train/episodes": int(episode_count),
                 "train/inner_lr": float(self.dataset.inner_lr.detach()),
                 "train/diverged": int(diverged),
             }

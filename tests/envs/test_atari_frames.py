@@ -10,10 +10,10 @@ import pytest
 import torch
 from torchrl.envs import GymWrapper
 
+from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import as_float_frames, make_atari, register_ale
-from taskdistill_rl.algorithms.ppmo import PPMO
 
 pytestmark = pytest.mark.skipif(not register_ale(), reason="needs ale-py")
 ENV = "ALE/Pong-v5"
