@@ -10,8 +10,9 @@ Run: ``python benchmarks/bench_ppmo_vs_ppo.py`` (``--seeds 5``, ``--cost-epochs 
    (must: <= 1.0, an unlimited supply of agents for the price of one; goal: <= 0.5). Frames
    used by each side are printed.
 2. Cost of one PPMO meta-epoch vs one plain-PPO epoch on the same frames and machinery
-   (TorchRL collector, GAE, the preset's epochs and minibatches; plain PPO = TorchRL
-   ``ClipPPOLoss`` on one Λ learner and the same critic), by part.
+   (TorchRL collector, GAE, the preset's epochs and minibatches; plain PPO = ``PlainPPO``, a
+   subclass of PPMO whose loss is TorchRL's ``ClipPPOLoss`` on one Λ learner and the same
+   critic), by part.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ import statistics
 import time
 
 import torch
-from torch import nn
-from torchrl.collectors import Collector
-from torchrl.objectives import ClipPPOLoss, ValueEstimators
+from torchrl.objectives import ClipPPOLoss
 
-from taskdistill_rl.actors import make_actor, make_critic
+from taskdistill_rl.actors import make_actor
 from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.baselines.sb3_ppo import hyperparams_for
-from taskdistill_rl.envs import make_env
 
 TARGET = 475.0
 
@@ -89,60 +87,46 @@ def sb3_time_to_target(seed: int, cap_steps: int, chunk: int) -> dict:
     }
 
 
-class PlainPPO:
-    """Plain PPO on the same env, learner, actor and critic factories and frames as PPMO:
-    TorchRL's ``ClipPPOLoss`` training one Λ learner directly."""
+class PlainPPO(PPMO):
+    """Plain PPO on PPMO's own machinery (collector, GAE, policy epochs, minibatches, gradient
+    clipping, divergence guard): one Λ learner trained directly by TorchRL's ``ClipPPOLoss`` with
+    the same critic. What differs is only what is learned (the learner, not the dataset: no inner
+    step) and its loss, so the cost ratio is the price of learning through the inner step."""
 
-    def __init__(self, algo: PPMO):
-        cfg = self.config = algo.config
-        env = make_env(cfg.env, num_envs=cfg.num_envs, seed=cfg.seed, **cfg.env_kwargs)
-        net = algo.learners.sample(torch.Generator().manual_seed(cfg.seed))
-        actor = make_actor(net)
-        critic = make_critic(algo.dataset.obs_shape)
-        self.loss = ClipPPOLoss(
-            actor,
-            critic,
+    def __init__(self, env: str = "NDCartPole-v0", **overrides):
+        super().__init__(env, inits_per_epoch=1, **overrides)  # one learner: flat minibatches
+        cfg = self.config
+        self.policy = self.learners.sample(torch.Generator().manual_seed(cfg.seed)).to(self.device)
+        self.ppo_loss = ClipPPOLoss(
+            make_actor(self.policy),
+            self.critic,
             clip_epsilon=cfg.clip_epsilon,
             entropy_bonus=False,
             normalize_advantage=True,
             loss_critic_type="l2",
         )
-        self.loss.make_value_estimator(ValueEstimators.GAE, gamma=cfg.gamma, lmbda=cfg.gae_lambda)
-        self.optim = torch.optim.Adam(self.loss.parameters(), lr=cfg.distiller_lr, eps=1e-5)
-        frames = cfg.num_envs * cfg.steps_per_env
-        self.rollouts = iter(Collector(env, actor, frames_per_batch=frames, total_frames=-1))
+        self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.distiller_lr, eps=1e-5)
 
-    def step(self) -> dict:
-        """One rollout + policy epochs, with the same parts timed as PPMO's metrics."""
-        cfg = self.config
-        started = time.perf_counter()
-        td = next(self.rollouts)
-        with torch.no_grad():
-            self.loss.value_estimator(td)
-        collected = time.perf_counter()
-        flat = td.reshape(-1)
-        n = flat.shape[0]
-        params = list(self.loss.parameters())
-        for _ in range(cfg.policy_epochs):
-            perm = torch.randperm(n)
-            for start in range(0, n, cfg.minibatch_size):
-                out = self.loss(flat[perm[start : start + cfg.minibatch_size]])
-                total = out["loss_objective"] + out["loss_critic"]
-                self.optim.zero_grad(set_to_none=True)
-                total.backward()
-                nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optim.step()
-        return {
-            "time/rollout_seconds": collected - started,
-            "time/update_seconds": time.perf_counter() - collected,
-        }
+    def sample_initialisation(self) -> dict:
+        """The learner itself acts (stacked as one initialisation)."""
+        return {name: p.detach()[None] for name, p in self.policy.named_parameters()}
+
+    def _acting_params(self, theta0: dict) -> dict:
+        return theta0  # θ, not a one-step learner fitted on the dataset
+
+    def _objective(self, minibatch, theta0):
+        out = self.ppo_loss(minibatch)
+        return out.set("loss_entropy", torch.zeros((), device=self.device))
+
+    def _stepped(self) -> list:
+        return [(self.policy, self.policy_optim), (self.critic, self.critic_optim)]
 
 
 def cost_ratios(epochs: int, warmup: int = 3) -> dict:
     """Median seconds per (meta-)epoch, whole call and by part; the two sides alternate so that
     both see the same machine load."""
     ppmo = PPMO("NDCartPole-v0", k=2, seed=0)
-    base = PlainPPO(ppmo)
+    base = PlainPPO("NDCartPole-v0", k=2, seed=0)
     steps = {"ppmo": ppmo.step, "ppo": base.step}
     times: dict[str, list[float]] = {
         f"{side}_{part}": [] for side in steps for part in ("all", "rollout", "update")
@@ -156,6 +140,7 @@ def cost_ratios(epochs: int, warmup: int = 3) -> dict:
                 times[f"{side}_rollout"].append(parts["time/rollout_seconds"])
                 times[f"{side}_update"].append(parts["time/update_seconds"])
     ppmo.close()
+    base.close()
     result = {key: statistics.median(values) for key, values in times.items()}
     result["frames"] = ppmo.config.num_envs * ppmo.config.steps_per_env
     return result

@@ -286,7 +286,7 @@ class ProgressBar(Callback):
             evaluation=self.evaluation,
             recent=f"{recent:.1f}" if recent == recent else "not yet",
             fps=(loop.algo.total_frames - frames) / took,
-            lr=metrics["train/inner_lr"],
+            lr=float(loop.algo.dataset.inner_lr.detach()),  # whatever the algorithm reports
             wall=loop.wall_seconds,
             updated=self._progress.get_time(),
             epoch=loop.algo.meta_epoch,

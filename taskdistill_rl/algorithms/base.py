@@ -205,6 +205,9 @@ def starting_dataset(
         "preset": config.preset,
         "inner_steps": config.inner_steps,
     }
+    if config.algo != "ppmo":  # a file without "algo" (every file before it) is PPMO's
+        del meta["preset"]
+        meta["algo"] = config.algo
     if family == "atari":
         meta["atari"] = {
             "convention": convention(config.env),

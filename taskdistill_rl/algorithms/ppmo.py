@@ -197,7 +197,7 @@ class PPMO(Algorithm):
         if any(p.shape[0] != m for p in theta0.values()):
             raise InvalidInputError(f"theta0 must stack inits_per_epoch = {m} initialisations")
         with torch.no_grad():
-            self.acting.params = torch.vmap(self.loss.adapted_params)(theta0) if theta0 else {}
+            self.acting.params = self._acting_params(theta0)
         started = time.perf_counter()
         td = next(self._rollouts())
         returns = self._episode_returns(td)  # raw scores, before any clipping
@@ -211,6 +211,18 @@ class PPMO(Algorithm):
         self.frames += td.numel()
         return Rollout(td, theta0, returns, time.perf_counter() - started)
 
+    def _acting_params(self, theta0: Params) -> Params:
+        """What acts in the envs: each initialisation's one-step learner θ¹ (none with l = 5)."""
+        return torch.vmap(self.loss.adapted_params)(theta0) if theta0 else {}
+
+    def _objective(self, minibatch: TensorDict, theta0: Params) -> TensorDict:
+        """The minibatch's losses and diagnostics (``DIAGNOSTICS``), through the inner step."""
+        return self.loss(minibatch, theta0)
+
+    def _stepped(self) -> list[tuple[nn.Module, torch.optim.Optimizer]]:
+        """What an update learns: each module with its optimiser, its gradient clipped on its own."""
+        return [(self.dataset, self.dataset_optim), (self.critic, self.critic_optim)]
+
     def update(self, rollout: Rollout) -> dict:
         """PPO epochs on the rollout through the inner step; a non-finite loss or gradient rolls
         the dataset, critic and optimisers back and halves both Adam lrs. Returns the metrics.
@@ -222,19 +234,19 @@ class PPMO(Algorithm):
         started = time.perf_counter()
         sums = dict.fromkeys(DIAGNOSTICS, 0.0)
         updates = 0
+        stepped = self._stepped()
         good = self._learning_state()
         diverged = False
         for _ in range(cfg.policy_epochs):
             for minibatch, theta0 in self._minibatches(rollout):
-                out = self.loss(minibatch, theta0)
+                out = self._objective(minibatch, theta0)
                 total = out["loss_objective"] + out["loss_entropy"] + out["loss_critic"]
-                self.dataset_optim.zero_grad(set_to_none=True)
-                self.critic_optim.zero_grad(set_to_none=True)
+                for _, optim in stepped:
+                    optim.zero_grad(set_to_none=True)
                 total.backward()  # a non-finite loss leaves non-finite gradients: rolled back below
                 flags = self.group.mean_gradients(torch.isfinite(total).reshape(1))
                 norms = [
-                    nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
-                    for module in (self.dataset, self.critic)
+                    nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm) for module, _ in stepped
                 ]
                 finite = flags[:1] & torch.isfinite(torch.stack(norms)).all()
                 flags = torch.cat([finite, flags[1:]]).tolist()  # the minibatch's one read-back
@@ -243,8 +255,8 @@ class PPMO(Algorithm):
                 if diverged:
                     self._roll_back(good)
                     break
-                self.dataset_optim.step()
-                self.critic_optim.step()
+                for _, optim in stepped:
+                    optim.step()
                 updates += 1
                 for key in sums:
                     sums[key] = sums[key] + out[key].detach()
@@ -254,7 +266,7 @@ class PPMO(Algorithm):
             self._update_obs_statistics(rollout.data.get("observation"))
         self.consecutive_divergences = self.consecutive_divergences + 1 if diverged else 0
         if self.consecutive_divergences >= cfg.max_divergences:
-            lrs = [optim.param_groups[0]["lr"] for optim in (self.dataset_optim, self.critic_optim)]
+            lrs = [optim.param_groups[0]["lr"] for _, optim in stepped]
             raise DivergenceError(
                 f"non-finite loss or gradient in {self.consecutive_divergences} consecutive meta-epochs "
                 f"even after halving the Adam lrs to {lrs[0]:.3g} (distiller) and {lrs[1]:.3g} (critic); "
@@ -403,27 +415,24 @@ class PPMO(Algorithm):
             self.env._generator.set_state(state["env_rng"])
 
     # -- divergence -------------------------------------------------------------------------------
-    def _learning_state(self) -> dict:
-        """What a diverged step rolls back: dataset (X, Y, inner lr), critic, both optimisers."""
-        modules = {"dataset": self.dataset, "critic": self.critic}
-        modules.update(dataset_optim=self.dataset_optim, critic_optim=self.critic_optim)
-        return {name: copy.deepcopy(m.state_dict()) for name, m in modules.items()}
+    def _learning_state(self) -> list[tuple[dict, dict]]:
+        """What a diverged step rolls back: every stepped module (the dataset: X, Y, inner lr; the
+        critic) and its optimiser."""
+        return [(copy.deepcopy(m.state_dict()), copy.deepcopy(o.state_dict())) for m, o in self._stepped()]
 
-    def _roll_back(self, good: dict) -> None:
-        """Restore the last good state and halve both Adam step sizes (a non-finite step was seen)."""
-        self.dataset.load_state_dict(good["dataset"])
-        self.critic.load_state_dict(good["critic"])
-        self.dataset_optim.load_state_dict(good["dataset_optim"])
-        self.critic_optim.load_state_dict(good["critic_optim"])
-        for optim in (self.dataset_optim, self.critic_optim):
+    def _roll_back(self, good: list[tuple[dict, dict]]) -> None:
+        """Restore the last good state and halve every Adam step size (a non-finite step was seen)."""
+        stepped = self._stepped()
+        for (module, optim), (module_state, optim_state) in zip(stepped, good, strict=True):
+            module.load_state_dict(module_state)
+            optim.load_state_dict(optim_state)
             for group in optim.param_groups:
                 group["lr"] /= 2
         log.warning(
             "meta-epoch %d: non-finite loss or gradient; rolled back to the last good state and halved the "
             "Adam lrs (distiller %.3g, critic %.3g)",
             self.meta_epoch + 1,
-            self.dataset_optim.param_groups[0]["lr"],
-            self.critic_optim.param_groups[0]["lr"],
+            *(optim.param_groups[0]["lr"] for _, optim in stepped),
         )
 
     # -- state ------------------------------------------------------------------------------------
