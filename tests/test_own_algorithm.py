@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 from taskdistill_rl.algorithms import algorithm_class
@@ -80,7 +80,10 @@ def test_the_example_algorithm_on_two_processes_equals_one(at_root, tmp_path):
     [
         (["--algo", "nope"], "unknown algorithm 'nope': expected one of"),
         (["--algo", "examples.no_such_module:X"], "cannot import 'examples.no_such_module'"),
-        (["--algo", "taskdistill_rl.config:DistillConfig"], "has no Algorithm subclass named 'DistillConfig'"),
+        (
+            ["--algo", "taskdistill_rl.config:DistillConfig"],
+            "has no Algorithm subclass named 'DistillConfig'",
+        ),
         (["--algo", SEARCH, "--inits-per-epoch", "4"], "inits_per_epoch: option(s) of --algo ppmo"),
         (["--algo-option", "sigma=1"], "--algo ppmo takes its options as fields"),
     ],
@@ -107,3 +110,14 @@ def test_a_registered_name_and_a_class_resolve(at_root):
     assert algorithm_class("ppmo").__name__ == "PPMO"
     with pytest.raises(InvalidInputError, match="unknown algorithm"):
         algorithm_class("Random_Search")
+
+
+def test_distiller_takes_the_algorithm_class_and_records_its_import_path(at_root, tmp_path):
+    from examples.own_algorithm import RandomSearch
+    from taskdistill_rl.distill import Distiller
+
+    d = Distiller("NDCartPole-v0", algo=RandomSearch, out_dir=tmp_path, quiet=True, final_learners=2)
+    d.train(epochs=1)
+    assert d.config.algo == SEARCH and isinstance(d.algo, RandomSearch)
+    assert d.metric_fields[2:-1] == list(RandomSearch.metric_fields)
+    assert tomllib.loads((tmp_path / "config.toml").read_text())["algo"] == SEARCH
