@@ -37,7 +37,8 @@ def _bar(**kwargs) -> ProgressBar:
     bar = ProgressBar(**({"epochs": 15} | kwargs), disable=True)
     bar.on_training_start(loop)
     algo.meta_epoch, algo.total_frames, loop.wall_seconds = 9, 36_000, 83.25
-    metrics = {"eval/return_mean": 412.34, "train/recent_return": 201.4, "train/inner_lr": 0.8731}
+    algo.dataset.inner_lr = torch.tensor(0.8731)  # the line reads the dataset's, whatever the algorithm
+    metrics = {"eval/return_mean": 412.34, "train/recent_return": 201.4}
     bar.on_meta_epoch_end(loop, metrics)
     return bar
 
