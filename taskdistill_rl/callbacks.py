@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from taskdistill_rl.run import RunLoop
+    from taskdistill_rl.seeds import EPOCH_SEED_STRIDE
+from taskdistill_rl.run import RunLoop
 
 
 class Callback:
@@ -90,7 +91,7 @@ class StopAtReturn(Callback):
 
 class PeriodicEvaluation(Callback):
     """Every ``interval`` meta-epochs: ``learners`` fresh learners × ``episodes`` sampled episodes
-    (seed ``seed + 7919 · meta_epoch``); writes ``eval/return_mean`` into the metrics and keeps a
+    (seed ``seed + EPOCH_SEED_STRIDE · meta_epoch``); writes ``eval/return_mean`` into the metrics and keeps a
     copy of the best-evaluated dataset (:meth:`restore_best` puts it back)."""
 
     state_key = "periodic_evaluation"
@@ -107,7 +108,9 @@ class PeriodicEvaluation(Callback):
             return True
         mean = float(
             algo.evaluate(
-                n_learners=self.learners, episodes=self.episodes, seed=self.seed + 7919 * algo.meta_epoch
+                n_learners=self.learners,
+                episodes=self.episodes,
+                seed=self.seed + EPOCH_SEED_STRIDE * algo.meta_epoch,
             ).mean()
         )
         metrics["eval/return_mean"] = self.last = mean

@@ -23,6 +23,7 @@ from taskdistill_rl.errors import Interrupted, InvalidInputError, TaskDistillErr
 from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
 from taskdistill_rl.results import distill_command, results_entry, run_metadata
 from taskdistill_rl.rundir import BASELINE, DISTILL, KMIN, check_new_file, check_out_dir, open_run_dir
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 app = typer.Typer(
     name="taskdistill",
@@ -382,7 +383,9 @@ def baseline(
             )
         wall = result.wall_seconds
         frames = int(result.model.num_timesteps)
-        scored = evaluate_ppo_games(result, env, episodes=episodes, seed=seed + 10_000, env_kwargs=kwargs)
+        scored = evaluate_ppo_games(
+            result, env, episodes=episodes, seed=seed + EVAL_SEED_OFFSET, env_kwargs=kwargs
+        )
         returns, capped = scored.returns, scored.capped
         resolved["schedule"] = result.schedule  # Atari: linear, or constant under a time budget
         extra = {
@@ -404,7 +407,7 @@ def baseline(
         "env_id": env,
         "env_kwargs": kwargs,
         "k": None,
-        "seed": seed if algo == "random" else seed + 10_000,
+        "seed": seed if algo == "random" else seed + EVAL_SEED_OFFSET,
         "action_rule": "sample",
         "results": {algo: results_entry(returns, episodes=episodes, capped=capped)},
     }
@@ -486,7 +489,7 @@ def _teacher_states_baseline(
         check_supported,
         run_teacher_states,
     )
-    from taskdistill_rl.distill import FINAL_EVAL_SEED_OFFSET, fit_seconds_per_learner
+    from taskdistill_rl.distill import fit_seconds_per_learner
     from taskdistill_rl.evaluate import evaluate_distributions
     from taskdistill_rl.results import evaluation_record
 
@@ -539,7 +542,7 @@ def _teacher_states_baseline(
     with _teacher_states_progress(quiet, config) as bar:
         result = run_teacher_states(config, on_teacher_chunk=bar.on_chunk, on_batch=bar.on_batch)
     ds, search = result.dataset, result.search
-    eval_seed = seed + FINAL_EVAL_SEED_OFFSET  # the distiller's final evaluation, on the same seeds
+    eval_seed = seed + EVAL_SEED_OFFSET  # the distiller's final evaluation, on the same seeds
     status = f"evaluating: 100 fresh learners x {plural(episodes, 'episode')}"
     with contextlib.nullcontext() if quiet else console.status(status):
         returns = evaluate_distributions(

@@ -44,8 +44,7 @@ from taskdistill_rl.results import (
     write_summary,
 )
 from taskdistill_rl.run import RunLoop
-
-FINAL_EVAL_SEED_OFFSET = 10_000  # the final evaluation never reuses a periodic evaluation's seeds
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 UserCallback = Callback | Callable[[dict], bool | None]
 
@@ -235,7 +234,7 @@ class Distiller:
     def _write_results(self, stops: dict) -> None:
         """``eval.json``, ``summary.json`` and the reproducing command in ``config.toml``."""
         cfg, out = self.config, self.out_dir
-        seed = cfg.seed + FINAL_EVAL_SEED_OFFSET
+        seed = cfg.seed + EVAL_SEED_OFFSET
         name = self.dataset.learner_spec["name"]  # the distribution it was distilled for
         returns = evaluate_distributions(
             self.dataset,

@@ -72,14 +72,6 @@ class Population:
             offset += population.size
         return Population(groups, offset)
 
-    def learner_params(self, i: int) -> dict[str, torch.Tensor]:
-        """The fitted parameters of learner ``i``."""
-        for index, _, params in self.groups:
-            hit = (index == i).nonzero()
-            if len(hit):
-                return {name: p[int(hit[0])] for name, p in params.items()}
-        raise IndexError(i)
-
 
 def _group_indices(keys: list) -> list[list[int]]:
     """Indices of equal keys, grouped in order of first appearance (one group per architecture)."""

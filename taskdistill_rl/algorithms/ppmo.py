@@ -43,10 +43,9 @@ from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
 from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, merge_moments
+from taskdistill_rl.seeds import EPOCH_SEED_STRIDE, STREAM_SEED_STRIDE
 
 log = logging.getLogger(__name__)
-RESUME_SEED_STRIDE = 7919  # env seed of a run resumed at meta-epoch m: seed + stride * m
-STREAM_SEED_STRIDE = 104_729  # random stream s (a distributed rank) draws from seed + stride * s
 RECENT_EPISODES = 10  # "train/recent_return": the mean over the last finished episodes
 DIAGNOSTICS = ("loss_objective", "loss_critic", "clip_fraction", "kl_approx", "ESS")
 
@@ -483,7 +482,7 @@ class PPMO(Algorithm):
             # the meta-epoch so that resuming the same checkpoint twice gives the same run.
             self._running_return.zero_()
             self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
-            self.env.set_seed(self.stream_seed + RESUME_SEED_STRIDE * self.meta_epoch)
+            self.env.set_seed(self.stream_seed + EPOCH_SEED_STRIDE * self.meta_epoch)
 
 
 class _GroupedLearners(nn.Module):

@@ -30,6 +30,7 @@ from taskdistill_rl.envs.atari import (
 )
 from taskdistill_rl.envs.factory import check_env_id, env_family
 from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 # Per env family. "classic" is rl-zoo's CartPole-v1 entry with a constant lr and clip range
 # (the zoo anneals both linearly over a fixed budget; a run that stops at a target has none).
@@ -207,11 +208,6 @@ def _evaluation_env(
     return env
 
 
-def evaluate_ppo(result: PPOResult, env_id: str, *, episodes: int = 100, seed: int = 0, env_kwargs=None):
-    """Returns of ``episodes`` sampled-action episodes of the trained model (the paper's protocol)."""
-    return evaluate_ppo_games(result, env_id, episodes=episodes, seed=seed, env_kwargs=env_kwargs).returns
-
-
 def evaluate_ppo_games(
     result: PPOResult,
     env_id: str,
@@ -326,7 +322,9 @@ def train_ppo(
         env = VecNormalize(env, gamma=hp.get("gamma", 0.99))
     eval_env = None
     if not games_curve:
-        eval_env = _evaluation_env(env_id, seed + 10_000, env_kwargs, frame_stack, env if normalize else None)
+        eval_env = _evaluation_env(
+            env_id, seed + EVAL_SEED_OFFSET, env_kwargs, frame_stack, env if normalize else None
+        )
     model = PPO(policy, env, seed=seed, verbose=0, device=device, **hp)
     result = PPOResult(
         model=model, vec_normalize=env if normalize else None, schedule="linear" if anneal else "constant"

@@ -44,6 +44,7 @@ from taskdistill_rl.inner import mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import default_learner, make_learners
 from taskdistill_rl.rollouts import episode_returns
 from taskdistill_rl.rundir import RunLayout
+from taskdistill_rl.seeds import EPOCH_SEED_STRIDE, SEARCH_SEED_MULTIPLIER, STREAM_SEED_STRIDE
 
 logger = logging.getLogger(__name__)
 
@@ -488,7 +489,7 @@ def search_states(
 
     n_elites = max(1, config.batch_candidates // 16)
     while (name := phase()) is not None:
-        batch_seed = config.seed * 1_000_003 + 7919 * (sum(batches.values()) + 1)
+        batch_seed = config.seed * SEARCH_SEED_MULTIPLIER + EPOCH_SEED_STRIDE * (sum(batches.values()) + 1)
         batch_start = time.perf_counter()
         if name == "random":
             candidates = [proposals.random() for _ in range(config.batch_candidates)]
@@ -510,7 +511,7 @@ def search_states(
         record(name, candidates, best, pool.mean(best))
 
     finalists = pool.top(config.final_candidates)
-    final_seed = config.seed * 1_000_003 + 104_729
+    final_seed = config.seed * SEARCH_SEED_MULTIPLIER + STREAM_SEED_STRIDE
     scores = scorer(finalists, n=config.final_learners, episodes=config.final_episodes, seed=final_seed)
     evaluated += len(finalists)
     batches["final"] = 1

@@ -7,13 +7,12 @@ distribution (paper Table 1; ``"nature-cnn"`` is the Atari learner α_a); ``"LxH
 
 from __future__ import annotations
 
-import math
 import re
 
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.learners.base import LearnerDistribution, head_params, split_learner
+from taskdistill_rl.learners.base import LearnerDistribution, split_learner
 from taskdistill_rl.learners.cnn import NatureCNNLearners
-from taskdistill_rl.learners.mlp import MLPLearners, init_linear
+from taskdistill_rl.learners.mlp import MLPLearners, init_linear, weight_std
 from taskdistill_rl.learners.random_arch import RandomMLPLearners
 
 LEARNERS: dict[str, tuple[type, dict]] = {
@@ -60,13 +59,6 @@ def default_learner(obs_shape: tuple[int, ...], out_features: int) -> dict:
     return {"name": "lambda", "kwargs": {"obs_shape": list(obs_shape), "out_features": out_features}}
 
 
-def weight_std(init: str, gain: float, fan_in: int, fan_out: int) -> float:
-    """The std of a weight drawn by :func:`init_linear` (what the tests check statistically)."""
-    if init == "orthogonal":
-        return gain / math.sqrt(max(fan_in, fan_out))
-    return gain * math.sqrt(2.0 / (fan_in + fan_out))
-
-
 __all__ = [
     "GRID_DEPTHS",
     "GRID_WIDTHS",
@@ -78,7 +70,6 @@ __all__ = [
     "available",
     "default_learner",
     "grid_names",
-    "head_params",
     "init_linear",
     "make_learners",
     "split_learner",

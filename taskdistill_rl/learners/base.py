@@ -73,9 +73,3 @@ def split_learner(module: nn.Sequential, encoder_layers: int) -> tuple[nn.Sequen
         return module, module[len(module) :]
     cut = starts[encoder_layers] if encoder_layers else 0
     return module[:cut], module[cut:]
-
-
-def head_params(module: nn.Module, encoder_layers: int) -> Params:
-    """θ⁰ for the inner step: the detached parameters of the head (everything after the encoder)."""
-    _, head = split_learner(module, encoder_layers)
-    return {name: p.detach() for name, p in head.named_parameters()}

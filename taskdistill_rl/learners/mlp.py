@@ -29,13 +29,19 @@ def init_linear(layer: nn.Linear, init: str, gain: float, generator: torch.Gener
     nn.init.zeros_(layer.bias)
 
 
+def weight_std(init: str, gain: float, fan_in: int, fan_out: int) -> float:
+    """The std of a weight drawn by :func:`init_linear` (Xavier-normal draws with it)."""
+    if init == "orthogonal":
+        return gain / math.sqrt(max(fan_in, fan_out))
+    return gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+
 @torch.no_grad()
 def init_stacked(n: int, fan_in: int, fan_out: int, init: str, gain: float, generator) -> torch.Tensor:
     """``n`` weight matrices ``[n, fan_out, fan_in]`` drawn as :func:`init_linear` draws one, in
     batched ops (the same construction as ``nn.init.orthogonal_``: QR of a Gaussian, signs fixed)."""
     if init == "xavier_normal":
-        std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-        return torch.randn(n, fan_out, fan_in, generator=generator) * std
+        return torch.randn(n, fan_out, fan_in, generator=generator) * weight_std(init, gain, fan_in, fan_out)
     if init != "orthogonal":
         raise InvalidInputError(f"init must be one of {INITS}, got {init!r}")
     flat = torch.randn(n, fan_out, fan_in, generator=generator)

@@ -10,8 +10,14 @@ from torchrl.objectives.value import GAE, TD0Estimator
 from taskdistill_rl.actors import make_critic
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.learners import head_params, split_learner
+from taskdistill_rl.learners import split_learner
 from taskdistill_rl.objectives import PPMOLoss
+
+
+def head_params(module, encoder_layers: int) -> dict:
+    """θ⁰ for the inner step: the detached parameters of the head (everything after the encoder)."""
+    _, head = split_learner(module, encoder_layers)
+    return {name: p.detach() for name, p in head.named_parameters()}
 
 
 def _setup(seed=0, *, encoder_layers=0, dtype=torch.float32, n=64):
