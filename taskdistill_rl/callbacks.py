@@ -12,9 +12,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from taskdistill_rl.seeds import EPOCH_SEED_STRIDE
+
 if TYPE_CHECKING:
-    from taskdistill_rl.seeds import EPOCH_SEED_STRIDE
-from taskdistill_rl.run import RunLoop
+    from taskdistill_rl.run import RunLoop
 
 
 class Callback:
