@@ -79,15 +79,24 @@ class StopAfterSeconds(Callback):
 
 
 class StopAtReturn(Callback):
-    """Stop after a periodic evaluation whose mean return reaches ``target``. Place it after
-    :class:`PeriodicEvaluation` in the callback list."""
+    """Stop once a periodic evaluation's mean return reaches ``target``. It decides before the next
+    meta-epoch, from the metrics the last one ended with, so it sees the evaluation wherever it
+    stands in the callback list (and never cuts off the callbacks of the meta-epoch that reached
+    the target)."""
 
     def __init__(self, target: float):
         self.target = target
+        self._last: dict = {}
+
+    def on_training_start(self, loop: RunLoop) -> None:
+        self._last = {}
+
+    def on_meta_epoch_start(self, loop: RunLoop) -> bool:
+        return not (self._last.get("eval/return_mean", math.nan) >= self.target)
 
     def on_meta_epoch_end(self, loop: RunLoop, metrics: dict) -> bool:
-        value = metrics.get("eval/return_mean", math.nan)
-        return not (value >= self.target)
+        self._last = metrics  # the evaluation writes into it, before or after this callback
+        return True
 
 
 class PeriodicEvaluation(Callback):

@@ -286,3 +286,24 @@ def test_an_encoder_below_the_last_layer_is_meta_learned_and_saved(tmp_path):
         assert torch.equal(payload["encoder"][name], tensor), name
     learner = load_distilled(path).fit(algo.dataset.make_learner(seed=0))
     assert torch.equal(learner[0].weight.detach(), trained["0.weight"])
+
+
+@pytest.mark.parametrize("stop_first", [True, False])
+def test_stop_at_return_does_not_depend_on_its_place_among_the_callbacks(stop_first):
+    """The target is reached at the first evaluation (meta-epoch 2); placed before or after the
+    evaluation, the stop comes before meta-epoch 3, and every callback saw meta-epoch 2 end."""
+    from taskdistill_rl.callbacks import PeriodicEvaluation, StopAfterEpochs, StopAtReturn
+    from taskdistill_rl.run import RunLoop
+
+    seen = []
+
+    class Record(Callback):
+        def on_meta_epoch_end(self, loop, metrics):
+            seen.append(loop.algo.meta_epoch)
+
+    algo = PPMO("NDCartPole-v0", k=2, num_envs=4, steps_per_env=8)
+    evaluation = PeriodicEvaluation(2, learners=2, episodes=1, seed=0)
+    stop = StopAtReturn(-1.0)  # any return reaches it
+    callbacks = [stop, evaluation] if stop_first else [evaluation, stop]
+    RunLoop(algo, [StopAfterEpochs(10), *callbacks, Record()]).run()
+    assert algo.meta_epoch == 2 and seen == [1, 2]
