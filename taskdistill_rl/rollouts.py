@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torchrl.envs import EnvBase
 
-from taskdistill_rl.envs.physics import euler_step
+from taskdistill_rl.envs.physics import axes_failed, euler_step, force_table
 
 if TYPE_CHECKING:
     from taskdistill_rl.envs.batched import BatchedNDCartPole
@@ -43,16 +43,6 @@ def episode_returns(env: EnvBase, act: ActFn, *, max_steps: int = 100_000) -> to
     raise RuntimeError(f"{int(running.sum())} of {n} episodes did not end within {max_steps} steps")
 
 
-def _push(action: torch.Tensor, n_dims: int, force_mag: float, dtype: torch.dtype) -> torch.Tensor:
-    """``[A, N]`` forces of cart-pole actions ``[A]``: action ``a`` pushes axis ``a // 2`` by
-    ``+force_mag`` if ``a`` is odd, else ``-force_mag`` (:class:`BatchedNDCartPole`'s action space)."""
-    signed = ((action % 2).to(dtype) * 2 - 1) * force_mag
-    if n_dims == 1:
-        return signed.unsqueeze(-1)
-    force = torch.zeros(len(action), n_dims, dtype=dtype, device=action.device)
-    return force.scatter_(1, (action // 2).unsqueeze(-1), signed.unsqueeze(-1))
-
-
 @torch.no_grad()
 def cartpole_episode_returns(
     env: BatchedNDCartPole, act: IndexedActFn, *, compact_at: float = 0.125
@@ -80,9 +70,10 @@ def cartpole_episode_returns(
     index = torch.arange(n, device=state.device)
     live = torch.ones(n, dtype=torch.bool, device=state.device)
     returns = torch.zeros(n, dtype=torch.float64, device=state.device)
+    forces = torch.tensor(force_table(n_dims, physics), dtype=state.dtype, device=state.device)  # [2N, N]
     for t in range(1, physics.max_episode_steps + 1):
         action = act(state.view(len(state), 4 * n_dims).to(torch.float32), index)
-        force = _push(action, n_dims, physics.force_mag, state.dtype)
+        force = forces[action]
         x, x_dot, theta, theta_dot = euler_step(
             *state.unbind(-1), force, sin=torch.sin, cos=torch.cos, physics=physics
         )
@@ -90,8 +81,7 @@ def cartpole_episode_returns(
         if t == physics.max_episode_steps:
             ended = live
         else:
-            failed = (x.abs() > physics.x_threshold) | (theta.abs() > physics.theta_threshold_radians)
-            ended = failed.any(-1) & live
+            ended = axes_failed(x, theta, physics).any(-1) & live
         if not ended.any():
             continue
         returns[index[ended]] = float(t)

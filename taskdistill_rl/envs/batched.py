@@ -20,19 +20,11 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from taskdistill_rl.envs.physics import PHYSICS, euler_step, validate_n_dims
+from taskdistill_rl.envs.physics import PHYSICS, axes_failed, euler_step, force_table, validate_n_dims
 from taskdistill_rl.envs.physics_inplace import InplaceEulerStep, numpy_scalar_type
 from taskdistill_rl.errors import InvalidInputError
 
 _ENV_KEYS = ("observation", "step_count", "done", "terminated", "truncated")
-
-
-def _force_table(n_dims: int) -> list[list[float]]:
-    """Row ``a``: the force of action ``a`` on each axis (``a // 2`` gets ``+F`` if ``a % 2`` else ``-F``)."""
-    table = [[0.0] * n_dims for _ in range(2 * n_dims)]
-    for action in range(2 * n_dims):
-        table[action][action // 2] = PHYSICS.force_mag if action % 2 else -PHYSICS.force_mag
-    return table
 
 
 # |component| > limit fails an axis; velocities have no limit. Compared in the state dtype, as
@@ -50,7 +42,7 @@ class _TorchStep:
     def __init__(self, num_envs: int, n_dims: int, *, dtype: torch.dtype, device: torch.device):
         shape, self.num_envs = (num_envs, n_dims, 4), num_envs
         self.euler = InplaceEulerStep(shape, dtype=dtype, device=device, use_numpy=False)
-        self.force_rows = torch.tensor(_force_table(n_dims), dtype=dtype, device=device)  # [2N, N]
+        self.force_rows = torch.tensor(force_table(n_dims), dtype=dtype, device=device)  # [2N, N]
         # Full-size limits and a float comparison (1.0 = beyond) keep it one vectorised loop, several
         # times faster than a broadcast or a bool output; a matmul with ones counts the failures.
         self.limits = torch.tensor(_LIMITS, dtype=dtype, device=device).expand(shape).contiguous()
@@ -105,7 +97,7 @@ class _NumpyStep:
         shape, self.num_envs = (num_envs, n_dims, 4), num_envs
         scalar = numpy_scalar_type(dtype)
         self.euler = InplaceEulerStep(shape, dtype=dtype, device="cpu", use_numpy=True)
-        self.force_table = np.asarray(_force_table(n_dims), dtype=scalar)  # [2N, N]
+        self.force_table = np.asarray(force_table(n_dims), dtype=scalar)  # [2N, N]
         self.force_rows = torch.from_numpy(self.force_table)  # for compile_physics
         self.limits = np.broadcast_to(np.asarray(_LIMITS, dtype=scalar), shape).copy()  # full-size: one loop
         self.magnitude = np.empty(shape, dtype=scalar)
@@ -186,8 +178,7 @@ def _fused_advance_kernel(
         *state.unbind(-1), step.force_rows[action.reshape(step.num_envs)], sin=torch.sin, cos=torch.cos
     )
     state.copy_(torch.stack((x, x_dot, theta, theta_dot), dim=-1))
-    failed = (x.abs() > PHYSICS.x_threshold) | (theta.abs() > PHYSICS.theta_threshold_radians)
-    terminated = failed.any(-1, keepdim=True)
+    terminated = axes_failed(x, theta).any(-1, keepdim=True)
     step_count.add_(1)
     truncated = step_count >= PHYSICS.max_episode_steps
     return terminated, truncated, terminated | truncated

@@ -77,6 +77,21 @@ def euler_step(
     )
 
 
+def force_table(n_dims: int, physics: CartPolePhysics = PHYSICS) -> list[list[float]]:
+    """Row ``a``: the force of action ``a`` on each axis. Axis ``a // 2`` is pushed by ``+force_mag``
+    if ``a`` is odd, else ``-force_mag``: the action space of every batched ND cart-pole here."""
+    table = [[0.0] * n_dims for _ in range(2 * n_dims)]
+    for action in range(2 * n_dims):
+        table[action][action // 2] = physics.force_mag if action % 2 else -physics.force_mag
+    return table
+
+
+def axes_failed(x: T, theta: T, physics: CartPolePhysics = PHYSICS) -> T:
+    """Which axes end the episode: the cart or the pole beyond its threshold (elementwise; a
+    float32 tensor is compared with the float32-rounded threshold)."""
+    return (x.abs() > physics.x_threshold) | (theta.abs() > physics.theta_threshold_radians)
+
+
 def validate_n_dims(n_dims: object) -> int:
     """Return ``n_dims`` if it is a positive int, else raise a clear error."""
     if isinstance(n_dims, bool) or not isinstance(n_dims, numbers.Integral):
