@@ -45,24 +45,27 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     return torch.baddbmm(bias.unsqueeze(-2), x.expand(weight.shape[0], *x.shape[-2:]), weight.mT)
 
 
-def mlp_forward(layers, params: Params, x: torch.Tensor) -> torch.Tensor:
-    """An MLP's output for ``x [n, in]``; with stacked ``params`` ``[M, ...]`` the M learners'
-    outputs ``[M, n, out]``, on shared ``x [n, in]`` or each on its own ``x [M, n, in]``: batched
-    matmuls, none of ``vmap``'s per-op dispatch (the acting and loss paths of M learners)."""
+def mlp_outputs(layers, params: Params, x: torch.Tensor) -> list[torch.Tensor]:
+    """The one MLP forward: ``x`` and every layer's output after its activation. With stacked
+    ``params`` ``[M, ...]`` each learner runs on shared ``x [n, in]`` or its own ``x [M, n, in]``
+    in batched matmuls, none of ``vmap``'s per-op dispatch. The inner step's back-propagation
+    reads the intermediate outputs; everything else wants the last (:func:`mlp_forward`)."""
+    outputs = [x]
     for name, activation in layers:
-        x = _linear(x, params[f"{name}.weight"], params[f"{name}.bias"])
-        if activation is not None:
-            x = _ACTIVATIONS[activation][0](x)
-    return x
+        h = _linear(outputs[-1], params[f"{name}.weight"], params[f"{name}.bias"])
+        outputs.append(h if activation is None else _ACTIVATIONS[activation][0](h))
+    return outputs
+
+
+def mlp_forward(layers, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """An MLP's output for ``x [n, in]`` (stacked ``params``: ``[M, n, out]``; :func:`mlp_outputs`)."""
+    return mlp_outputs(layers, params, x)[-1]
 
 
 def _mlp_mse_grads(layers, params: Params, observation: torch.Tensor, label: torch.Tensor) -> Params:
     """∇_θ MSE(f_θ(X), Y) for an MLP by explicit back-propagation (differentiable in X, Y, θ);
     per learner when ``params`` are stacked ``[M, ...]``."""
-    outputs = [observation]
-    for name, activation in layers:
-        h = _linear(outputs[-1], params[f"{name}.weight"], params[f"{name}.bias"])
-        outputs.append(h if activation is None else _ACTIVATIONS[activation][0](h))
+    outputs = mlp_outputs(layers, params, observation)
     delta = 2 * (outputs[-1] - label) / outputs[-1].shape[-2:].numel()
     grads: Params = {}
     for i in range(len(layers) - 1, -1, -1):
@@ -96,10 +99,7 @@ def mlp_population_step_(
     n, k = next(iter(params.values())).shape[0], observation.shape[0]
     x = observation.expand(n, *observation.shape)
     for _ in range(steps):
-        outputs = [x]
-        for name, activation in layers:
-            h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), outputs[-1], params[f"{name}.weight"].mT)
-            outputs.append(h if activation is None else _ACTIVATIONS[activation][0](h))
+        outputs = mlp_outputs(layers, params, x)
         delta = 2 * (outputs[-1] - label) / (k * outputs[-1].shape[-1])
         for i in range(len(layers) - 1, -1, -1):
             name, activation = layers[i]

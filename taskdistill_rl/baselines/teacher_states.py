@@ -40,7 +40,7 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.factory import check_env_id, describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import mlp_layers, mlp_population_step_
+from taskdistill_rl.inner import mlp_forward, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import default_learner, make_learners
 from taskdistill_rl.rollouts import episode_returns
 from taskdistill_rl.rundir import RunLayout
@@ -301,12 +301,7 @@ class CandidateScorer:
 
     def forward(self, params: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
         """Logits of every learner: ``obs [N, batch, obs_dim] -> [N, batch, actions]``."""
-        h = obs
-        for name, activation in self.layers:
-            h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), h, params[f"{name}.weight"].mT)
-            if activation is not None:
-                h = torch.tanh(h)
-        return h
+        return mlp_forward(self.layers, params, obs)
 
     @torch.no_grad()
     def __call__(self, candidates: list[Candidate], *, n: int, episodes: int, seed: int) -> torch.Tensor:
