@@ -106,3 +106,56 @@ def test_register_envs_keeps_its_old_import_path():
 
     assert register_envs is registration_register_envs
     assert NDCARTPOLE_ID == "NDCartPole-v0"
+
+
+PACKAGE = Path(taskdistill_rl.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_time_imports(statements: list[ast.stmt], modules: set[str]) -> set[str]:
+    """The package modules these statements import when the module is imported: top-level
+    imports, and those under a plain ``if``/``try`` (not ``if TYPE_CHECKING``, not in a function)."""
+    found: set[str] = set()
+    for node in statements:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+            found |= _import_time_imports(node.body + node.orelse, modules)
+        elif isinstance(node, ast.Try):
+            blocks = node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body]
+            found |= _import_time_imports(blocks, modules)
+    return found & modules
+
+
+def test_the_package_has_no_import_cycle():
+    """Issue 26: no chain of import-time imports leads a package module back to itself (lazy
+    imports inside functions are how a module reaches one that imports it). A package's
+    ``__init__`` naming its own submodules is no cycle: Python sets the package up first."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(paths)
+    graph = {
+        name: _import_time_imports(ast.parse(path.read_text()).body, modules) - {name}
+        for name, path in paths.items()
+    }
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return [*path, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    cycles = [c for c in (cycle_from(name) for name in sorted(modules)) if c]
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
