@@ -25,9 +25,10 @@ from torch.func import stack_module_state, vmap
 from taskdistill_rl import DistilledDataset, load_distilled
 from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.evaluate import evaluate_distributions, sample_population
+from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LEARNERS
+from taskdistill_rl.population import sample_population
 from taskdistill_rl.rollouts import episode_returns
 
 TABLE_1 = [name for name in LEARNERS if name != "nature-cnn"]  # the MLP distributions of Table 1

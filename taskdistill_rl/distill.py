@@ -296,7 +296,7 @@ def fit_seconds_per_learner(ds: DistilledDataset, n: int = 1000, *, max_floats: 
     Fewer than ``n`` when their parameters would pass ``max_floats`` (a Nature-CNN has 1.7M)."""
     import torch
 
-    from taskdistill_rl.evaluate import sample_population
+    from taskdistill_rl.population import sample_population
 
     with torch.device("meta"):
         size = sum(p.numel() for p in ds.learners().build().parameters())

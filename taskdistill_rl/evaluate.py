@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import zlib
-from dataclasses import dataclass
 
 import torch
-from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import to_device
@@ -17,8 +14,7 @@ from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
 from taskdistill_rl.envs.factory import check_env_backend, describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
-from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
+from taskdistill_rl.population import Population, distribution_for, sample_population
 from taskdistill_rl.rollouts import cartpole_episode_returns, episode_returns, queued_episode_returns
 from taskdistill_rl.stacked import StackedMLPs
 
@@ -36,116 +32,6 @@ class Returns(dict):
     by the step cap (queued evaluations, Atari), or None where no cap applies."""
 
     capped: dict[str, int] | None = None
-
-
-def _architecture(module: nn.Module) -> tuple:
-    return tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
-
-
-@dataclass
-class Population:
-    """Fitted learners grouped by architecture: per group, the learners' indices, a stateless
-    skeleton (meta device) and their parameters stacked along a leading learner dimension."""
-
-    groups: list[tuple[torch.Tensor, nn.Module, dict[str, torch.Tensor]]]
-    size: int
-
-    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs [size, batch, *obs_shape]`` (learner i sees ``obs[i]``) -> ``[size, batch, out]``."""
-        out = None
-        for index, skeleton, params in self.groups:
-            part = obs if len(self.groups) == 1 else obs[index]
-            y = vmap(lambda p, o, s=skeleton: functional_call(s, p, (o,)))(params, part)
-            if len(self.groups) == 1:
-                return y
-            if out is None:
-                out = y.new_empty(self.size, *y.shape[1:])
-            out[index] = y
-        return out
-
-    @staticmethod
-    def concat(populations: list[Population]) -> Population:
-        """One population of several, learners numbered in order."""
-        groups, offset = [], 0
-        for population in populations:
-            groups += [(index + offset, skeleton, params) for index, skeleton, params in population.groups]
-            offset += population.size
-        return Population(groups, offset)
-
-
-def _group_indices(keys: list) -> list[list[int]]:
-    """Indices of equal keys, grouped in order of first appearance (one group per architecture)."""
-    groups: dict = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
-
-
-def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
-    """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
-    X, Y, lr = ds.encode(ds.observation).detach(), ds.label.detach(), ds.inner_lr.detach()
-    params = {name: p.to(X.device) for name, p in params.items()}  # sampled on the CPU
-    layers = mlp_layers(skeleton) if X.dim() == 2 else None
-    if layers is not None:
-        return mlp_population_step_(layers, params, X, Y, float(lr), steps=steps)
-    fit = vmap(lambda p: inner_step(skeleton, p, X, Y, lr, steps=steps))
-    with torch.no_grad():
-        return fit(params)
-
-
-def fit_population(ds: DistilledDataset, learners: list[nn.Module], *, steps: int = 1) -> Population:
-    """Fit every learner with the file's inner step, one batched step per architecture group
-    (equal to fitting them one by one, to float32 rounding)."""
-    if not learners:
-        raise InvalidInputError("fit_population needs at least one learner")
-    groups = []
-    for members in _group_indices([_architecture(module) for module in learners]):
-        heads = [ds.trainable(learners[i]) for i in members]
-        params, _ = stack_module_state(heads)
-        params = {name: p.detach() for name, p in params.items()}
-        skeleton = copy.deepcopy(heads[0]).to("meta")
-        index = torch.tensor(members, device=ds.device)
-        groups.append((index, skeleton, _fit_group(ds, skeleton, params, steps)))
-    return Population(groups, len(learners))
-
-
-def sample_population(
-    ds: DistilledDataset,
-    distribution: LearnerDistribution,
-    n: int,
-    generator: torch.Generator,
-    *,
-    steps: int = 1,
-) -> Population:
-    """``n`` fresh learners from ``distribution``, sampled straight into stacked parameters per
-    architecture and fitted: no per-learner modules (the fast path for big evaluations)."""
-    if isinstance(distribution, RandomMLPLearners):
-        archs = [distribution.architecture(generator) for _ in range(n)]
-    else:
-        archs = [distribution] * n
-    groups = []
-    for members in _group_indices([getattr(arch, "hidden", None) for arch in archs]):
-        arch = archs[members[0]]
-        with torch.device("meta"):
-            skeleton = ds.trainable(arch.build())
-        params = arch.sample_stacked(len(members), generator)
-        params = {name: params[name] for name, _ in skeleton.named_parameters()}  # the head's
-        index = torch.tensor(members, device=ds.device)
-        groups.append((index, skeleton, _fit_group(ds, skeleton, params, steps)))
-    return Population(groups, n)
-
-
-def distribution_for(ds: DistilledDataset, name: str) -> LearnerDistribution:
-    """The named distribution with the file's input/output sizes. The file's own name gives the Λ
-    it was distilled for; initialisation variants keep Λ's hidden layers (the paper's α_c)."""
-    spec = ds.learner_spec
-    if name == spec["name"]:
-        return ds.learners()
-    own = ds.learners()
-    kwargs = {"obs_shape": own.obs_shape, "out_features": own.out_features}
-    if name in ("ortho-std1", "xavier", "xavier-std1") and "hidden" in spec["kwargs"]:
-        kwargs["hidden"] = tuple(spec["kwargs"]["hidden"])
-    return make_learners(name, **kwargs)
 
 
 def _learner_seed(seed: int, name: str) -> int:

@@ -2,7 +2,7 @@
 
 A k-shot evaluation acts with every learner × episode at every step: 60,000 rows for a Table-1
 row of 6 distributions × 100 learners × 100 episodes, through ~100 architectures (``random-h``
-draws a width per learner). This module turns a fitted :class:`~taskdistill_rl.evaluate.Population`
+draws a width per learner). This module turns a fitted :class:`~taskdistill_rl.population.Population`
 into a few padded stacks of weights and acts for any subset of rows, in any order.
 """
 
@@ -19,7 +19,7 @@ from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import mlp_layers
 
 if TYPE_CHECKING:
-    from taskdistill_rl.evaluate import Population
+    from taskdistill_rl.population import Population
 
 HIDDEN_PAD = 32  # hidden widths are padded up to a multiple of this (see StackedMLPs)
 CHUNK_ELEMENTS = 2**18  # activations per batched matmul, ~1 MB: the chunk stays in cache
@@ -77,7 +77,7 @@ class StackedMLPs:
 
     Examples:
         >>> from taskdistill_rl.dataset import DistilledDataset
-        >>> from taskdistill_rl.evaluate import fit_population
+        >>> from taskdistill_rl.population import fit_population
         >>> ds = DistilledDataset(k=2, obs_shape=(4,), out_features=2)
         >>> population = fit_population(ds, [ds.make_learner(i) for i in range(3)])
         >>> stacked = StackedMLPs(population)

@@ -21,7 +21,8 @@ from taskdistill_rl.config import DistillConfig
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.evaluate import _Actor, fit_population, sample_population
+from taskdistill_rl.evaluate import _Actor
+from taskdistill_rl.population import fit_population, sample_population
 from taskdistill_rl.run import RunLoop
 from tests.device_audit import HostReads, StrictDevices, fake_cuda, module_tensors, tensors_of
 
@@ -94,7 +95,7 @@ def _dataset(**kwargs) -> DistilledDataset:
 
 @pytest.mark.parametrize("learners", ["lambda", "random-h"], ids=["one-architecture", "random-architectures"])
 def test_sampled_populations_are_fitted_and_live_on_the_dataset_device(learners):
-    from taskdistill_rl.evaluate import distribution_for
+    from taskdistill_rl.population import distribution_for
 
     ds = _dataset().to(META)
     with StrictDevices():

@@ -8,8 +8,9 @@ from torch.func import functional_call
 from taskdistill_rl import load_distilled
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.evaluate import evaluate_dataset, evaluate_distributions, fit_population
+from taskdistill_rl.evaluate import evaluate_dataset, evaluate_distributions
 from taskdistill_rl.learners import make_learners
+from taskdistill_rl.population import fit_population
 from taskdistill_rl.rollouts import episode_returns
 
 

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from taskdistill_rl.dataset import DistilledDataset
-from taskdistill_rl.evaluate import fit_population
 from taskdistill_rl.learners import make_learners
+from taskdistill_rl.population import fit_population
 from taskdistill_rl.stacked import StackedMLPs
 
 
