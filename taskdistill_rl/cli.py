@@ -21,7 +21,7 @@ from rich.table import Table
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import Interrupted, InvalidInputError, TaskDistillError
 from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
-from taskdistill_rl.results import distill_command, results_entry, run_metadata
+from taskdistill_rl.results import results_entry, run_metadata
 from taskdistill_rl.rundir import BASELINE, DISTILL, KMIN, check_new_file, check_out_dir, open_run_dir
 from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
@@ -1139,12 +1139,10 @@ def kmin(
 
     "Learns" = mean >= 50% of the best k's mean and >= 3x the uniform-random agent's mean.
     """
-    import json
-
     starting("kmin", quiet)
     from taskdistill_rl.baselines import random_agent_returns
-    from taskdistill_rl.config import DistillConfig, k_min
-    from taskdistill_rl.distill import Distiller
+    from taskdistill_rl.config import DistillConfig
+    from taskdistill_rl.kmin import kmin_sweep
 
     config_file_fields(ctx)  # a --config key that is no option and no field stops it here
     try:
@@ -1186,58 +1184,26 @@ def kmin(
             "threads": threads,
         },
     )
-    results: dict[int, dict] = {}
-    n_actions = None
-    for value in ks:
-        run_dir = out / f"k{value}"
-        done = run_dir / "result.json"
-        if resume and done.is_file():
-            results[value] = json.loads(done.read_text())
-            n_actions = results[value]["n_actions"]
-            continue
-        cfg = DistillConfig(
-            **{
-                **config_file_fields(ctx),  # the file's other fields; this command's own win
-                "env": env,
-                "env_kwargs": kwargs,
-                "k": value,
-                "preset": preset,
-                "epochs": epochs,
-                "time_budget": time_budget,
-                "seed": seed,
-                "threads": threads,
-                "final_learners": n_learners,
-                "final_episodes": episodes,
-            }
-        )
-        distiller = Distiller(env, config=cfg, out_dir=run_dir, quiet=quiet)
-        distiller.train()  # its final evaluation (seed + 10,000) is this k's row
-        n_actions = distiller.dataset.out_features
-        results[value] = {
-            **next(iter(distiller.evaluation["results"].values())),
-            "k": value,
-            "meta_epochs": distiller.meta_epoch,
-            "reproduce": distill_command(distiller.config, distiller.meta_epoch),
-            "wall_seconds": distiller.wall_seconds,
-            "n_actions": n_actions,
-        }
-        write_json(done, results[value])
-    best = max(r["mean"] for r in results.values())
-    for r in results.values():
-        r["learns"] = bool(r["mean"] >= 0.5 * best and r["mean"] >= 3 * random_mean)
-    starts = next((v for v in ks if results[v]["learns"]), None)
-    predicted = k_min(n_actions)
-    write_json(
-        out / "kmin.json",
-        {
-            "env_id": env,
+    sweep = kmin_sweep(
+        out,
+        ks,
+        base={
+            **config_file_fields(ctx),  # the file's other fields; this command's own win
+            "env": env,
             "env_kwargs": kwargs,
-            "random_mean": random_mean,
-            "predicted_k_min": predicted,
-            "learning_starts_at": starts,
-            "results": {str(v): results[v] for v in ks},
+            "preset": preset,
+            "epochs": epochs,
+            "time_budget": time_budget,
+            "seed": seed,
+            "threads": threads,
+            "final_learners": n_learners,
+            "final_episodes": episodes,
         },
+        random_mean=random_mean,
+        resume=resume,
+        quiet=quiet,
     )
+    results, starts, predicted, n_actions = sweep.results, sweep.starts, sweep.predicted, sweep.n_actions
     if not quiet:
         rows = [
             [
