@@ -20,8 +20,14 @@ from rich.table import Table
 
 from taskdistill_rl import __version__
 from taskdistill_rl.errors import Interrupted, InvalidInputError, TaskDistillError
-from taskdistill_rl.io import atomic_write, write_csv, write_json, write_toml
-from taskdistill_rl.results import results_entry, run_metadata
+from taskdistill_rl.io import atomic_write, write_csv, write_toml
+from taskdistill_rl.results import (
+    evaluation_record,
+    results_entry,
+    run_metadata,
+    write_evaluation,
+    write_summary,
+)
 from taskdistill_rl.rundir import BASELINE, DISTILL, KMIN, check_new_file, check_out_dir, open_run_dir
 from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
@@ -403,20 +409,20 @@ def baseline(
             atomic_write(out_dir / "model.zip", lambda f: result.model.save(f))
             if result.vec_normalize is not None:  # SB3's own format: VecNormalize.load reads it
                 atomic_write(out_dir / "vecnormalize.pkl", lambda f: pickle.dump(result.vec_normalize, f))
-    evaluation = {
-        "env_id": env,
-        "env_kwargs": kwargs,
-        "k": None,
-        "seed": seed if algo == "random" else seed + EVAL_SEED_OFFSET,
-        "action_rule": "sample",
-        "results": {algo: results_entry(returns, episodes=episodes, capped=capped)},
-    }
+    evaluation = evaluation_record(
+        env_id=env,
+        env_kwargs=kwargs,
+        k=None,
+        seed=seed if algo == "random" else seed + EVAL_SEED_OFFSET,
+        deterministic=False,
+        results={algo: results_entry(returns, episodes=episodes, capped=capped)},
+    )
     print_results(f"{env} {kwargs or ''} {algo} baseline ({wall:.0f} s)", evaluation["results"], quiet)
     if out_dir is not None:
         write_run_config(out_dir / "config.toml", resolved)
-        write_json(out_dir / "eval.json", evaluation)
-        write_json(
-            out_dir / "summary.json",
+        write_evaluation(out_dir / "eval.json", evaluation)
+        write_summary(
+            out_dir,
             {
                 "kind": f"baseline-{algo}",
                 "env": env,
@@ -426,7 +432,6 @@ def baseline(
                 "evaluation": evaluation,
                 "fit_seconds_per_learner": None,
                 **extra,
-                "versions": run_metadata(),
             },
         )
 
@@ -491,7 +496,6 @@ def _teacher_states_baseline(
     )
     from taskdistill_rl.distill import fit_seconds_per_learner
     from taskdistill_rl.evaluate import evaluate_distributions
-    from taskdistill_rl.results import evaluation_record
 
     _, actions = check_supported(env, env_kwargs)  # unknown, continuous or image envs fail here
     if k is None:
@@ -581,10 +585,10 @@ def _teacher_states_baseline(
         + f" --episodes {episodes} --out OUT"
     )
     write_run_config(out_dir / "config.toml", {**resolved, "reproduce": reproduce})
-    write_json(out_dir / "eval.json", evaluation)
+    write_evaluation(out_dir / "eval.json", evaluation)
     teacher = result.teacher
-    write_json(
-        out_dir / "summary.json",
+    write_summary(
+        out_dir,
         {
             "kind": "baseline-teacher-states",
             "env": env,
@@ -614,7 +618,6 @@ def _teacher_states_baseline(
                 "seconds": search.wall_seconds,
             },
             "reproduce": reproduce,
-            "versions": run_metadata(),
         },
     )
 
@@ -1033,16 +1036,14 @@ def evaluate(
             name: results_entry(r, n_learners=n_learners, capped=capped.get(name))
             for name, r in returns.items()
         }
-        evaluation = {
-            "env_id": env or ds.meta.get("env_id"),
-            "env_kwargs": parse_env_kwargs(env_kwargs)
-            if env or env_kwargs
-            else ds.meta.get("env_kwargs", {}),
-            "k": ds.k,
-            "seed": seed,
-            "action_rule": "deterministic" if deterministic else "sample",
-            "results": results,
-        }
+        evaluation = evaluation_record(
+            env_id=env or ds.meta.get("env_id"),
+            env_kwargs=parse_env_kwargs(env_kwargs) if env or env_kwargs else ds.meta.get("env_kwargs", {}),
+            k=ds.k,
+            seed=seed,
+            deterministic=deterministic,
+            results=results,
+        )
         if grid and not quiet:
             table = [
                 [f"L={depth}", *(f"{results[f'{depth}x{width}']['mean']:.1f}" for width in GRID_WIDTHS)]
@@ -1058,7 +1059,7 @@ def evaluate(
         )
         if out is not None:
             target = targets[path]
-            write_json(target, evaluation)
+            write_evaluation(target, evaluation)
             write_run_config(
                 target.with_suffix(".config.toml"),
                 {

@@ -35,12 +35,13 @@ from taskdistill_rl.devices import torch_threads
 from taskdistill_rl.distributed import DataParallel, World
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.evaluate import evaluate_distributions
-from taskdistill_rl.io import write_json, write_toml
+from taskdistill_rl.io import write_toml
 from taskdistill_rl.metrics_log import run_loggers
 from taskdistill_rl.results import (
     distill_command,
     evaluation_record,
     results_entry,
+    write_evaluation,
     write_summary,
 )
 from taskdistill_rl.run import RunLoop
@@ -258,7 +259,7 @@ class Distiller:
             deterministic=False,
             results={name: entry},
         )
-        write_json(out / "eval.json", self.evaluation)
+        write_evaluation(out / "eval.json", self.evaluation)
         nproc = 1 if self.world is None else self.world.size
         command = distill_command(cfg, self.meta_epoch, nproc=nproc, algo_flags=self.algo.flags)
         write_toml(

@@ -56,6 +56,11 @@ def evaluation_record(
     }
 
 
+def write_evaluation(path: str | Path, record: dict) -> Path:
+    """An ``eval.json`` (a :func:`evaluation_record`): the one writer of every command's."""
+    return write_json(Path(path), record)
+
+
 def run_metadata() -> dict:
     """Volatile facts for summary.json and config.toml (never in the .pt): library versions,
     git commit, torch threads."""
@@ -164,4 +169,11 @@ def write_summary(out_dir: str | Path, summary: dict) -> Path:
     return write_json(Path(out_dir) / "summary.json", {**summary, "versions": run_metadata()})
 
 
-__all__ = ["distill_command", "evaluation_record", "results_entry", "run_metadata", "write_summary"]
+__all__ = [
+    "distill_command",
+    "evaluation_record",
+    "results_entry",
+    "run_metadata",
+    "write_evaluation",
+    "write_summary",
+]
