@@ -7,6 +7,7 @@ import zlib
 import torch
 from torch.func import functional_call, vmap
 
+from taskdistill_rl.compat import check_compatible, env_actions, file_actions
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import to_device
 from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
@@ -138,12 +139,14 @@ def evaluate_distributions(
 def _check_env(ds, env, env_id, env_kwargs) -> None:
     """The env must give the file's observations, through the recorded pipeline, and take the
     actions its labels teach."""
-    obs_spec = tuple(env.observation_spec["observation"].shape[1:])
-    if obs_spec != tuple(ds.obs_shape):
-        raise InvalidInputError(
-            f"dataset observations {tuple(ds.obs_shape)} do not match the observations "
-            f"{obs_spec} of {env_id} {env_kwargs}"
-        )
+    check_compatible(
+        f"{env_id} {env_kwargs}",
+        tuple(env.observation_spec["observation"].shape[1:]),
+        env_actions(env),
+        file="the dataset",
+        file_observations=ds.obs_shape,
+        taught=file_actions(ds.continuous, ds.out_features),
+    )
     recorded = ds.meta.get("preprocessing")  # files before format 2 record none
     own_env = (env_id, env_kwargs) == (ds.meta.get("env_id"), ds.meta.get("env_kwargs", {}))
     if own_env and recorded is not None and recorded != describe_preprocessing(env):
@@ -151,18 +154,6 @@ def _check_env(ds, env, env_id, env_kwargs) -> None:
             f"the file was distilled through the preprocessing {recorded}, but {env_id} {env_kwargs} is "
             f"built with {describe_preprocessing(env)} here: evaluate it with the taskdistill_rl "
             "version that wrote it"
-        )
-    space = env.action_spec.space
-    actions = (
-        ("continuous", int(env.action_spec.shape[-1]))
-        if not hasattr(space, "n")
-        else ("discrete", int(space.n))
-    )
-    taught = ("continuous" if ds.continuous else "discrete", ds.out_features)
-    if actions != taught:
-        raise InvalidInputError(
-            f"dataset teaches {taught[0]} actions of size {taught[1]} but {env_id} {env_kwargs} has "
-            f"{actions[0]} actions of size {actions[1]}"
         )
 
 

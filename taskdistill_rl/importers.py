@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from taskdistill_rl.dataset import DistilledDataset
-from taskdistill_rl.errors import DistilledFileError, InvalidInputError
+from taskdistill_rl.errors import DistilledFileError
 from taskdistill_rl.fileformat import (
     ENCODER,
     FORMAT_VERSION,
@@ -385,31 +385,26 @@ def _check_env(
 ) -> list[dict]:
     """Build the env once: its observations and actions must be the file's. Returns its
     preprocessing record (``meta["preprocessing"]``)."""
+    from taskdistill_rl.compat import check_compatible, env_actions, file_actions
     from taskdistill_rl.envs.factory import describe_preprocessing, make_env
 
     env = make_env(env_id, num_envs=1, **env_kwargs)
     try:
         env_obs = tuple(env.observation_spec["observation"].shape[1:])
-        spec = env.action_spec
-        env_continuous = not hasattr(spec.space, "n")
-        n_actions = int(spec.shape[-1]) if env_continuous else int(spec.space.n)
+        actions = env_actions(env)
         preprocessing = describe_preprocessing(env)
     finally:
         env.close()
-    where = f"{env_id}" + (f" {env_kwargs}" if env_kwargs else "")
-    hint = f" (the authors distilled it on {known.env})" if known else ""
-    if env_obs != obs_shape:
-        raise InvalidInputError(
-            f"{path.name} holds observations of shape {list(obs_shape)} but {where} gives {list(env_obs)}"
-            f": import it with the env it was distilled on{hint}"
-        )
-    taught = f"{out_features} " + ("action dimensions (Gaussian means)" if continuous else "labels (logits)")
-    has = f"{n_actions} " + ("continuous action dimensions" if env_continuous else "discrete actions")
-    if (env_continuous, n_actions) != (continuous, out_features):
-        raise InvalidInputError(
-            f"{path.name} teaches {taught} but {where} has {has}: import it with the env it was "
-            f"distilled on{hint}"
-        )
+    check_compatible(
+        f"{env_id}" + (f" {env_kwargs}" if env_kwargs else ""),
+        env_obs,
+        actions,
+        file=path.name,
+        file_observations=obs_shape,
+        taught=file_actions(continuous, out_features),
+        hint=": import it with the env it was distilled on"
+        + (f" (the authors distilled it on {known.env})" if known else ""),
+    )
     return preprocessing
 
 

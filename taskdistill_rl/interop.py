@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from taskdistill_rl.compat import check_compatible, file_actions, space_actions
 from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError
 
@@ -38,30 +39,16 @@ _SB3_ACTOR_PREFIXES = (
 
 
 def _check_spaces(ds: DistilledDataset, observation_space, action_space, who: str) -> None:
-    from gymnasium import spaces
-
-    if tuple(observation_space.shape) != tuple(ds.obs_shape):
-        env_id = ds.meta.get("env_id")
-        raise InvalidInputError(
-            f"{who} observes {tuple(observation_space.shape)} but the dataset's observations "
-            f"are {ds.obs_shape}" + (f" (a file distilled on {env_id})" if env_id else "")
-        )
-    if isinstance(action_space, spaces.Discrete):
-        if ds.continuous or int(action_space.n) != ds.out_features:
-            raise InvalidInputError(
-                f"{who} has Discrete({action_space.n}) actions but the dataset teaches "
-                f"{'continuous' if ds.continuous else 'discrete'} actions of size {ds.out_features}"
-            )
-    elif isinstance(action_space, spaces.Box):
-        if not ds.continuous or tuple(action_space.shape) != (ds.out_features,):
-            raise InvalidInputError(
-                f"{who} has Box{tuple(action_space.shape)} actions but the dataset teaches "
-                f"{'continuous' if ds.continuous else 'discrete'} actions of size {ds.out_features}"
-            )
-    else:
-        raise InvalidInputError(
-            f"{who}: only Discrete and Box action spaces are supported, got {action_space}"
-        )
+    env_id = ds.meta.get("env_id")
+    check_compatible(
+        who,
+        tuple(observation_space.shape),
+        space_actions(action_space, who),
+        file="the dataset",
+        file_observations=ds.obs_shape,
+        taught=file_actions(ds.continuous, ds.out_features),
+        hint=f" (a file distilled on {env_id})" if env_id else "",
+    )
 
 
 def _check_image_scaling(ds: DistilledDataset, policy) -> None:

@@ -132,4 +132,4 @@ def test_evaluate_on_a_compatible_env_other_than_the_files_own(tmp_path, capsys)
     assert evaluation["results"]["lambda"]["mean"] > 400  # a random agent scores ~22
     capsys.readouterr()
     assert main([*args, "--env-kwargs", "n_dims=2"]) == 1
-    assert "do not match the observations" in capsys.readouterr().err
+    assert "but the dataset's observations are" in capsys.readouterr().err
