@@ -186,13 +186,13 @@ def starting_dataset(
     """The dataset a run starts from (drawn from ``config.seed``), and the config with what the
     env decides filled in: k (k_min or 64), observation normalisation (MuJoCo's default).
     ``named``: the env was made from ``config.env`` (its family's conventions apply)."""
+    from taskdistill_rl.compat import env_actions
     from taskdistill_rl.dataset import DistilledDataset
     from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, convention, training_rewards
     from taskdistill_rl.envs.factory import describe_preprocessing, env_family
 
-    spec = env.action_spec
-    continuous = not hasattr(spec.space, "n")
-    n_out = int(spec.shape[-1]) if continuous else int(spec.space.n)
+    kind, n_out = env_actions(env)
+    continuous = kind == "continuous"
     config = config.with_k(n_out, continuous)
     family = env_family(config.env) if named else None
     if config.normalize_obs is None:  # PPO's MuJoCo practice; frozen into the file

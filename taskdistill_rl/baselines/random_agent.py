@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from taskdistill_rl.compat import env_actions
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.factory import env_family
 from taskdistill_rl.errors import InvalidInputError
@@ -31,8 +32,9 @@ def random_agent_returns(
         return returns
     env = make_env(env_id, num_envs=episodes, seed=seed, **(env_kwargs or {}))
     spec = env.action_spec
-    if hasattr(spec.space, "n"):
-        act = lambda obs: torch.randint(0, spec.space.n, (episodes,), generator=generator)
+    kind, n_actions = env_actions(env)
+    if kind == "discrete":
+        act = lambda obs: torch.randint(0, n_actions, (episodes,), generator=generator)
     else:
         low, high = spec.space.low, spec.space.high
         act = lambda obs: low + (high - low) * torch.rand(spec.shape, generator=generator)

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from taskdistill_rl.compat import env_actions
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.factory import check_env_id, describe_preprocessing, env_family
@@ -162,11 +163,11 @@ def check_supported(env_id: str, env_kwargs: dict | None = None) -> tuple[tuple[
         )
     env = make_env(env_id, num_envs=1, seed=0, **(env_kwargs or {}))
     try:
-        space = env.action_spec.space
+        kind, n_actions = env_actions(env)
         obs_shape = tuple(env.observation_spec["observation"].shape[1:])
     finally:
         env.close()
-    if not hasattr(space, "n"):
+    if kind != "discrete":
         raise InvalidInputError(
             f"the teacher-states baseline supports discrete actions only; {env_id!r} has continuous "
             "actions (its labels would be the teacher's action means, which this baseline does not search)"
@@ -175,7 +176,7 @@ def check_supported(env_id: str, env_kwargs: dict | None = None) -> tuple[tuple[
         raise InvalidInputError(
             f"the teacher-states baseline needs vector observations, got shape {obs_shape}"
         )
-    return obs_shape, int(space.n)
+    return obs_shape, n_actions
 
 
 # -- the teacher ---------------------------------------------------------------------------------
