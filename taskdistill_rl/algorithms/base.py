@@ -12,6 +12,7 @@ checkpoints :meth:`Algorithm.state_dict`; callbacks read ``dataset``, ``meta_epo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
@@ -59,8 +60,6 @@ class SingleProcess:
 
     def abortable(self):
         """A stretch without collectives that a signal may cut short on a multi-process run."""
-        from contextlib import nullcontext
-
         return nullcontext()
 
 

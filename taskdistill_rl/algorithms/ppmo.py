@@ -179,7 +179,8 @@ class PPMO(Algorithm):
             torch.manual_seed(self.stream_seed)  # this stream's action sampling
 
     def learned_modules(self) -> list[nn.Module]:
-        return [self.dataset, self.critic]
+        """What :meth:`update` steps (:meth:`_stepped`): the dataset and the critic."""
+        return [module for module, _ in self._stepped()]
 
     # -- one meta-epoch ---------------------------------------------------------------------------
     def sample_initialisation(self) -> Params:
