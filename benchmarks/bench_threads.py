@@ -1,5 +1,5 @@
 """Seconds per PPMO meta-epoch by torch thread count, per env family, on a quiet machine and beside
-one competing CPU-bound process: the measurement behind ``config.THREAD_DEFAULTS``.
+one competing CPU-bound process: the measurement behind each ``EnvFamily.threads`` (envs/families.py).
 
 Run: ``python benchmarks/bench_threads.py [--families ndcartpole classic mujoco atari]``.
 Each cell is one ``taskdistill distill --threads T`` subprocess; its time per meta-epoch is the
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"])
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for a quiet machine")
     args = parser.parse_args()
-    from taskdistill_rl.config import THREAD_DEFAULTS, evaluation_family
+    from taskdistill_rl.envs.families import defaults_for
 
     cores = os.cpu_count() or 1
     counts = sorted({1, cores})
@@ -79,7 +79,7 @@ def main() -> None:
         try:
             for family in args.families:
                 env, kwargs, epochs = FAMILIES[family]
-                default = THREAD_DEFAULTS[evaluation_family(env)]
+                default = defaults_for(env).threads
                 times = {}
                 for threads in counts:
                     with tempfile.TemporaryDirectory() as tmp:

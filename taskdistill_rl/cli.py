@@ -131,6 +131,15 @@ EnvBackendOpt = Annotated[
         "conventions in C++ threads; the [envpool] extra: pip install envpool==1.2.5).",
     ),
 ]
+EnvFamilyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env-family",
+        help="An env family of your own, module.path:NAME (an envs.families.EnvFamily record; imported "
+        "from the working directory too): how its ids are built, evaluated and defaulted "
+        "(docs/environments.md#your-own-env-family).",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
 ThreadsOpt = Annotated[
     int | None,
@@ -219,6 +228,7 @@ def baseline(
     ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
+    env_family: EnvFamilyOpt = None,
     algo: Annotated[
         str,
         typer.Option(
@@ -292,15 +302,16 @@ def baseline(
     """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
     wall time, summary.json."""
     starting("baseline", quiet)
-    from taskdistill_rl.config import THREAD_DEFAULTS, evaluation_family
     from taskdistill_rl.devices import torch_threads
-    from taskdistill_rl.envs.factory import check_env_id, env_family
+    from taskdistill_rl.envs.families import family_of, load_family
 
+    if env_family is not None:
+        load_family(env_family)
     if algo not in ("ppo", "random", "teacher-states"):
         raise TaskDistillError(f"--algo must be 'ppo', 'random' or 'teacher-states', got {algo!r}")
-    check_env_id(env)
+    family = family_of(env)
     kwargs = parse_env_kwargs(env_kwargs)
-    threads = threads or THREAD_DEFAULTS[evaluation_family(env)]
+    threads = threads or family.threads
     ctx.with_resource(torch_threads(threads))  # the command's own count, the caller's back at its end
     if algo == "teacher-states":
         return _teacher_states_baseline(
@@ -324,9 +335,9 @@ def baseline(
             raise InvalidInputError(f"{name} applies to --algo teacher-states only, not {algo!r}")
     if time_budget is not None and not time_budget > 0:
         raise InvalidInputError(f"--time-budget must be > 0 seconds, got {time_budget}")
-    atari = env_family(env) == "atari"
+    full_games = family.episode_cap is not None
     if episodes is None:  # full Atari games are long: a few of them
-        episodes = 10 if atari else 100
+        episodes = 10 if full_games else 100
     out_dir = None
     if out is not None:  # validate everything before OUT is created, then lock it (issue 13)
         from taskdistill_rl.envs.factory import make_env
@@ -339,6 +350,7 @@ def baseline(
         "command": "baseline",
         "env": env,
         "env_kwargs": kwargs,
+        "env_family": env_family,
         "algo": algo,
         "episodes": episodes,
         "seed": seed,
@@ -354,7 +366,6 @@ def baseline(
         frames, wall = int(returns.sum()), time.perf_counter() - start
     else:
         from taskdistill_rl.baselines.sb3_ppo import (
-            DEFAULT_TIMESTEPS,
             RECENT_GAMES,
             evaluate_ppo_games,
             hyperparams_for,
@@ -363,8 +374,7 @@ def baseline(
 
         hp = hyperparams_for(env)
         if timesteps is None and target_return is None:
-            family = env_family(env)
-            timesteps = DEFAULT_TIMESTEPS["classic" if family == "ndcartpole" else family]
+            timesteps = family.sb3_timesteps
         resolved.update(
             {
                 "timesteps": timesteps,
@@ -398,7 +408,7 @@ def baseline(
             "reached_target": result.reached_target,
             "out_of_time": result.out_of_time,
             "curve": "curve.csv",
-            "curve_source": f"last {RECENT_GAMES} training games" if atari else "evaluation episodes",
+            "curve_source": f"last {RECENT_GAMES} training games" if full_games else "evaluation episodes",
         }
         if out_dir is not None:
             write_csv(
@@ -671,6 +681,7 @@ def distill(
     ctx: typer.Context,
     env: EnvOpt = "NDCartPole-v0",
     env_kwargs: EnvKwargsOpt = None,
+    env_family: EnvFamilyOpt = None,
     algo: Annotated[
         str,
         typer.Option(
@@ -844,6 +855,7 @@ def distill(
         **file_fields,
         env=env,
         env_kwargs=parse_env_kwargs(env_kwargs),
+        env_family=env_family,
         algo=algo,
         k=k,
         preset=preset,
@@ -906,8 +918,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-def _learner_names(learners: str | None, grid: bool) -> list[str] | None:
-    """The distributions to evaluate; None: each file's own (Λ, or the Nature-CNN for Atari)."""
+def _learner_names(learners: str | None, grid: bool, family) -> list[str] | None:
+    """The distributions to evaluate; None: each file's own (Λ, or the Nature-CNN for Atari);
+    ``all``: the env family's ``learners_all`` (the MLP ones for vector observations)."""
     from taskdistill_rl.learners import LEARNERS, grid_names, make_learners
 
     if grid:
@@ -915,7 +928,7 @@ def _learner_names(learners: str | None, grid: bool) -> list[str] | None:
     if learners is None:
         return None
     names = (
-        [name for name in LEARNERS if name != "nature-cnn"]  # the MLP distributions (Tables 1, 4)
+        list(family.learners_all)
         if learners.strip() == "all"
         else [n.strip() for n in learners.split(",") if n.strip()]
     )
@@ -976,6 +989,7 @@ def evaluate(
     ] = None,
     env_kwargs: EnvKwargsOpt = None,
     env_backend: EnvBackendOpt = "gymnasium",
+    env_family: EnvFamilyOpt = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     out: Annotated[
@@ -1001,19 +1015,20 @@ def evaluate(
         raise InvalidInputError(
             "-q without --out would print nothing and write nothing: give --out or drop -q"
         )
-    from taskdistill_rl.config import EVALUATION_DEFAULTS, THREAD_DEFAULTS, evaluation_family
     from taskdistill_rl.devices import torch_threads
+    from taskdistill_rl.envs.families import defaults_for, load_family
 
-    requested = _learner_names(learners, grid)
+    if env_family is not None:
+        load_family(env_family)
     datasets = [(path, load_distilled(path)) for path in paths]  # validate every file before any work
+    family = defaults_for(env or datasets[0][1].meta.get("env_id"))
+    requested = _learner_names(learners, grid, family)
     targets = _eval_targets(paths, out, overwrite=overwrite) if out is not None else {}
     rows = []
     header_names = requested or sorted({ds.learner_spec["name"] for _, ds in datasets})
-    family = evaluation_family(env or datasets[0][1].meta.get("env_id") or "")
-    sizes = EVALUATION_DEFAULTS[family]
-    threads = threads or THREAD_DEFAULTS[family]
-    n_learners = n_learners or sizes["final_learners"]
-    episodes = episodes or sizes["final_episodes"]
+    threads = threads or family.threads
+    n_learners = n_learners or family.evaluation["final_learners"]
+    episodes = episodes or family.evaluation["final_episodes"]
     for path, ds in datasets:
         names = requested or [ds.learner_spec["name"]]
         status = f"evaluating {path}: {len(names)} distribution(s) x {n_learners} x {episodes}"

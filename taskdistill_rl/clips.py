@@ -55,18 +55,11 @@ def render_env(ds: DistilledDataset) -> gym.Env:
     Raises:
         InvalidInputError: the env's renderer needs a package that is not installed.
     """
-    from taskdistill_rl.envs.factory import env_family
+    from taskdistill_rl.envs.families import family_of
 
     env_id, env_kwargs = ds.meta["env_id"], dict(ds.meta.get("env_kwargs") or {})
-    family = env_family(env_id)
-    if family == "mujoco":
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless, unless the user chose a backend
     try:
-        if family == "atari":
-            from taskdistill_rl.envs.atari import make_atari
-
-            return make_atari(env_id, render_mode="rgb_array", **env_kwargs)
-        return gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+        return family_of(env_id).render(env_id, env_kwargs)
     except gym.error.DependencyNotInstalled as err:
         raise _missing_renderer(env_id, err) from err
 

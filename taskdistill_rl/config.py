@@ -41,51 +41,14 @@ PRESETS: dict[str, dict] = {
         "inner_lr_lr": 2.5e-4,
     },
 }
-# Evaluation sizes by env family (`evaluation_family`); "other" is ND cart-pole's, the paper's
-# 100 x 100. A full Atari game takes minutes of CPU per learner, so Atari evaluates a few learners
-# on one full game each. A MuJoCo step costs ~50-150 us of CPU and a good policy plays 1,000 of
-# them per episode: 20 learners x 10 episodes bounds the final evaluation to 200,000 steps, under
-# ~20 s on 2 cores (100 x 100 would be up to 10 million, most of an hour). Other gymnasium envs
-# ("classic": classic control, Box2D, ...; CartPole-v1 plays up to 500 steps of ~20 us) take 50 x 10.
-EVALUATION_DEFAULTS: dict[str, dict] = {
-    "atari": {
-        "eval_interval": 25,
-        "eval_learners": 4,
-        "eval_episodes": 1,
-        "final_learners": 10,
-        "final_episodes": 1,
-    },
-    "mujoco": {
-        "eval_interval": 10,
-        "eval_learners": 10,
-        "eval_episodes": 2,
-        "final_learners": 20,
-        "final_episodes": 10,
-    },
-    "classic": {
-        "eval_interval": 10,
-        "eval_learners": 20,
-        "eval_episodes": 5,
-        "final_learners": 50,
-        "final_episodes": 10,
-    },
-    "other": {
-        "eval_interval": 10,
-        "eval_learners": 20,
-        "eval_episodes": 5,
-        "final_learners": 100,
-        "final_episodes": 100,
-    },
-}
-# CPU threads by env family (`evaluation_family`), measured by benchmarks/bench_threads.py on 2 cores,
-# quiet and beside one busy process (results/threads/bench_threads.txt). Two threads save 0-23% of a
-# meta-epoch on a quiet machine for vector observations (30-37% for Atari's CNN) and cost 2-3.2x
-# beside one busy process (1.5x for Atari). One thread everywhere: for vectors its worst case is
-# far smaller, for Atari the two are about even, and a default that followed the core count would
-# give a seed other tensors on another machine.
-THREAD_DEFAULTS: dict[str, int] = {"atari": 1, "mujoco": 1, "classic": 1, "other": 1}
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
-ADDED_LATER = {"learner": None, "env_backend": "gymnasium", "algo": "ppmo", "algo_options": {}}
+ADDED_LATER = {
+    "learner": None,
+    "env_backend": "gymnasium",
+    "algo": "ppmo",
+    "algo_options": {},
+    "env_family": None,
+}
 # PPMO's section of the config: fields only `--algo ppmo` reads (the presets are PPMO schedules). They
 # stay top-level fields (every flag, config file and checkpoint hash of a PPMO run is unchanged);
 # another algorithm refuses them and keeps its own options in `algo_options`.
@@ -124,22 +87,6 @@ RUN_CONTROL = {
 WARNED_ON_RESUME = {"threads"}
 
 
-def evaluation_family(env_id: str) -> str:
-    """The key of ``EVALUATION_DEFAULTS`` for ``env_id``: its env family (``"atari"``,
-    ``"mujoco"``, ``"classic"``: :func:`~taskdistill_rl.envs.factory.env_family`), else ``"other"``
-    (ND cart-pole; and ids gymnasium does not know, which ``make_env`` names later)."""
-    if env_id == "NDCartPole-v0" or not isinstance(env_id, str):
-        return "other"
-    from taskdistill_rl.envs.factory import env_family
-    from taskdistill_rl.errors import UnknownEnvError
-
-    try:
-        family = env_family(env_id)
-    except UnknownEnvError:
-        return "other"
-    return family if family in EVALUATION_DEFAULTS else "other"
-
-
 def k_min(n_actions: int) -> int:
     """Paper Eq. 3: the fewest soft-labelled instances that separate ``n_actions`` classes."""
     return math.ceil(n_actions / 2) + 1
@@ -153,6 +100,9 @@ class DistillConfig:
     """Environment id (any gymnasium id; NDCartPole-v0 uses the batched torch env)."""
     env_kwargs: dict = field(default_factory=dict)
     """Environment constructor arguments, e.g. {"n_dims": 2}."""
+    env_family: str | None = None
+    """An env family from outside the package, ``module.path:NAME`` (an ``envs.families.EnvFamily``
+    record), registered before the env's defaults are resolved; None: the package's families."""
     algo: str = "ppmo"
     """The outer algorithm: a name of ``algorithms.ALGORITHMS`` or ``module.path:ClassName``."""
     algo_options: dict = field(default_factory=dict)
@@ -177,7 +127,7 @@ class DistillConfig:
     copies. The default is the CPU whatever the machine has: a CUDA run of one seed gives another
     file than a CPU run (docs/concepts.md#devices)."""
     threads: int | None = None
-    """CPU threads for torch's kernels (default by env family: THREAD_DEFAULTS). Part of what is
+    """CPU threads for torch's kernels (default: the env family's, envs/families.py). Part of what is
     learned: another count sums floats in another order, so a seed reproduces its tensors only
     under the same count (docs/concepts.md#threads). A run sets it for its own duration."""
     cudnn_benchmark: bool = False
@@ -227,17 +177,18 @@ class DistillConfig:
     too, once registered there) or ``"LxH"``; it must have one architecture. None: the paper's
     (Λ for vector observations, the Nature-CNN for images)."""
     normalize_obs: bool | None = None
-    """Normalise observations with running statistics frozen into the file (default: MuJoCo only)."""
+    """Normalise observations with running statistics frozen into the file (default: the env
+    family's; MuJoCo's only)."""
     eval_interval: int | None = None
-    """Meta-epochs between periodic evaluations (default by env family: EVALUATION_DEFAULTS)."""
+    """Meta-epochs between periodic evaluations (default: the env family's)."""
     eval_learners: int | None = None
-    """Fresh learners per periodic evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    """Fresh learners per periodic evaluation (default: the env family's)."""
     eval_episodes: int | None = None
-    """Sampled episodes per learner per periodic evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    """Sampled episodes per learner per periodic evaluation (default: the env family's)."""
     final_learners: int | None = None
-    """Learners in the final evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    """Learners in the final evaluation (default: the env family's)."""
     final_episodes: int | None = None
-    """Episodes per learner in the final evaluation (default by env family: EVALUATION_DEFAULTS)."""
+    """Episodes per learner in the final evaluation (default: the env family's)."""
     checkpoint_interval: int = 25
     """Meta-epochs between checkpoints."""
     max_divergences: int = 3
@@ -313,14 +264,18 @@ class DistillConfig:
             raise InvalidInputError(f"encoder_layers must be an int >= 0, got {self.encoder_layers!r}")
 
     def resolved(self) -> DistillConfig:
-        """This config with the env family's defaults in every ``None`` field left to them: the
-        preset (``"atari"`` for ALE games, else ``"fast"``) and the evaluation sizes
-        (``EVALUATION_DEFAULTS[evaluation_family(env)]``)."""
-        family = evaluation_family(self.env)
+        """This config with its env family's defaults (:mod:`taskdistill_rl.envs.families`) in every
+        ``None`` field left to them: the preset, threads, learner and evaluation sizes."""
+        from taskdistill_rl.envs.families import defaults_for, load_family
+
+        if self.env_family is not None:
+            load_family(self.env_family)
+        family = defaults_for(self.env)
         defaults = {
-            "preset": None if self.algo != "ppmo" else "atari" if family == "atari" else "fast",
-            "threads": THREAD_DEFAULTS[family],
-            **EVALUATION_DEFAULTS[family],
+            "preset": family.preset if self.algo == "ppmo" else None,
+            "threads": family.threads,
+            "learner": family.default_learner,
+            **family.evaluation,
         }
         missing = {name: value for name, value in defaults.items() if getattr(self, name) is None}
         return replace(self, **missing) if missing else self

@@ -89,7 +89,7 @@ def pinned_outputs(env, device: torch.device | str):
     the host. Unchanged on any other device."""
     if torch.device(device).type != "cuda" or env.device is None or env.device.type != "cpu":
         return env
-    from taskdistill_rl.envs.factory import with_transform
+    from taskdistill_rl.envs.builders import with_transform
 
     return with_transform(env, PinMemory())
 

@@ -12,19 +12,13 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import to_device
 from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.envs.atari import MAX_AGENT_STEPS
-from taskdistill_rl.envs.factory import check_env_backend, describe_preprocessing, env_family
+from taskdistill_rl.envs.builders import describe_preprocessing
+from taskdistill_rl.envs.families import check_env_backend, family_of
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.population import Population, distribution_for, sample_population
 from taskdistill_rl.rollouts import cartpole_episode_returns, episode_returns, queued_episode_returns
 from taskdistill_rl.stacked import StackedMLPs
 
-QUEUED_WORKERS = 16  # sub-envs (worker processes for Atari) of a queued evaluation
-# Sub-envs of a queued evaluation of other envs: what a step costs sets it. A MuJoCo env takes
-# ~10 ms to build and ~50-150 us a step, so 128 keep both small; a classic-control step costs less
-# than the per-step overhead of the queue, so those envs play 1,024 episodes at a time.
-QUEUE_WIDTH = {"atari": QUEUED_WORKERS, "mujoco": 128}
-DEFAULT_QUEUE_WIDTH = 1024
 MIN_ENVS_PER_PROCESS = 8  # fewer sub-envs per worker process than this: step them all here
 
 
@@ -90,14 +84,13 @@ def evaluate_distributions(
         raise InvalidInputError("no env_id given and the dataset's meta names none")
     env_kwargs = ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs
     processes = usable_cores() if processes is None else processes
-    family = env_family(env_id)
-    check_env_backend(env_id, backend)
-    queued = max_steps is not None or family != "ndcartpole"
+    family = check_env_backend(env_id, backend)
+    queued = max_steps is not None or not family.torch_physics
     if workers is None:
-        workers = QUEUE_WIDTH.get(family, DEFAULT_QUEUE_WIDTH)
+        workers = family.queue_width
     per_chunk = 1 if queued else max(1, max_envs // (n_learners * episodes))
     results = Returns()
-    if max_steps is not None or family == "atari":
+    if max_steps is not None or family.episode_cap is not None:
         results.capped = {}
     for start in range(0, len(names), per_chunk):
         chunk = names[start : start + per_chunk]
@@ -287,19 +280,19 @@ def _queued_rollout(
     n = population.size
     jobs = n * episodes
     width = max(1, min(width, jobs))
-    family = env_family(env_id)
+    family = family_of(env_id)
     actor = _Actor(ds, population, width, deterministic=deterministic, seed=seed, device=device)
 
     def act(obs: torch.Tensor, job: torch.Tensor) -> torch.Tensor:
         return actor(obs, torch.where(job >= 0, job // episodes, -1))
 
-    # Atari: every game is cut at the ALE's limit, which counts as a cut; elsewhere the env's own
-    # time limit is how an episode ends (MuJoCo's 1,000 steps), and only ``max_steps`` cuts.
-    cap = max_steps if max_steps is not None or family != "atari" else MAX_AGENT_STEPS
+    # Full games (Atari) are cut at the family's cap, which counts as a cut; elsewhere the env's
+    # own time limit is how an episode ends (MuJoCo's 1,000 steps), and only ``max_steps`` cuts.
+    cap = max_steps if max_steps is not None else family.episode_cap
     processes = min(processes, width // MIN_ENVS_PER_PROCESS)
-    if family in ("ndcartpole", "atari") or processes <= 1:
+    if family.torch_physics or family.own_processes or processes <= 1:
         # gymnasium envs step on the CPU; the actor copies their observations to its device
-        env_device = device if family == "ndcartpole" else "cpu"
+        env_device = device if family.torch_physics else "cpu"
         env = make_env(env_id, num_envs=width, seed=seed, device=env_device, backend=backend, **env_kwargs)
     else:
         probe = make_env(env_id, num_envs=1, **env_kwargs)  # the checks need a TorchRL env here
@@ -316,7 +309,7 @@ def _queued_rollout(
         if not isinstance(env, ForkedEnvs):
             _check_env(ds, env, env_id, env_kwargs)
         returns, capped = queued_episode_returns(
-            env, act, jobs, max_steps=cap, truncation_cuts=family == "atari"
+            env, act, jobs, max_steps=cap, truncation_cuts=family.episode_cap is not None
         )
     finally:
         env.close()

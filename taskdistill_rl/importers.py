@@ -386,7 +386,8 @@ def _check_env(
     """Build the env once: its observations and actions must be the file's. Returns its
     preprocessing record (``meta["preprocessing"]``)."""
     from taskdistill_rl.compat import check_compatible, env_actions, file_actions
-    from taskdistill_rl.envs.factory import describe_preprocessing, make_env
+    from taskdistill_rl.envs.builders import describe_preprocessing
+    from taskdistill_rl.envs.factory import make_env
 
     env = make_env(env_id, num_envs=1, **env_kwargs)
     try:

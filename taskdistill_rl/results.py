@@ -129,6 +129,8 @@ def distill_command(
     flags = {**_DISTILL_FLAGS, **algo_flags}
     default = DistillConfig(env=config.env, preset=config.preset, algo=config.algo).resolved()
     args = ["taskdistill", "distill", "--env", config.env]
+    if config.env_family is not None:
+        args += ["--env-family", config.env_family]
     if config.algo != "ppmo":
         args += ["--algo", config.algo]
     for key, value in config.algo_options.items():
@@ -148,7 +150,8 @@ def distill_command(
     args += ["--epochs", str(meta_epochs), "--out", out]
     if nproc > 1:
         args += ["--nproc", str(nproc)]
-    skip = {*flags, "env", "env_kwargs", "algo", "algo_options", "normalize_obs", "epochs", "time_budget"}
+    skip = {*flags, "env", "env_kwargs", "env_family", "algo", "algo_options", "normalize_obs", "epochs"}
+    skip.add("time_budget")
     skip |= {"device", "cudnn_benchmark"}  # flags of their own above
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
     other = {

@@ -20,15 +20,15 @@ from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.cli import main
 from taskdistill_rl.distill import Distiller
 from taskdistill_rl.envs.atari import as_float_frames
-from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.envs.families import family_of
 
 TINY = {"num_envs": 2, "steps_per_env": 32, "minibatch_size": 64}
 
 
 def test_atari_is_recognised_by_entry_point_for_v5_and_noframeskip_v4():
-    assert env_family("ALE/Pong-v5") == "atari"
-    assert env_family("CentipedeNoFrameskip-v4") == "atari"
-    assert env_family("CartPole-v1") == "classic"
+    assert family_of("ALE/Pong-v5").name == "atari"
+    assert family_of("CentipedeNoFrameskip-v4").name == "atari"
+    assert family_of("CartPole-v1").name == "classic"
 
 
 @pytest.mark.parametrize("layers", [0, 4])

@@ -14,7 +14,8 @@ import torch
 
 from taskdistill_rl import Distiller
 from taskdistill_rl.cli import main
-from taskdistill_rl.config import THREAD_DEFAULTS, DistillConfig
+from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.envs.families import CLASSIC, MUJOCO, NDCARTPOLE
 from taskdistill_rl.errors import InvalidInputError
 
 SMALL = dict(k=2, num_envs=4, steps_per_env=16, quiet=True, final_learners=2, final_episodes=1)
@@ -48,9 +49,9 @@ def test_the_same_thread_count_gives_the_same_tensors_whatever_the_callers_count
 
 
 def test_the_default_is_the_env_familys_and_a_bad_count_is_refused():
-    assert DistillConfig(env="NDCartPole-v0").resolved().threads == THREAD_DEFAULTS["other"]
-    assert DistillConfig(env="Hopper-v5").resolved().threads == THREAD_DEFAULTS["mujoco"]
-    assert DistillConfig(env="Pendulum-v1").resolved().threads == THREAD_DEFAULTS["classic"]
+    assert DistillConfig(env="NDCartPole-v0").resolved().threads == NDCARTPOLE.threads
+    assert DistillConfig(env="Hopper-v5").resolved().threads == MUJOCO.threads
+    assert DistillConfig(env="Pendulum-v1").resolved().threads == CLASSIC.threads
     assert DistillConfig(env="Hopper-v5", threads=2).resolved().threads == 2
     with pytest.raises(InvalidInputError, match="threads must be >= 1"):
         DistillConfig(threads=0)

@@ -10,11 +10,8 @@ checkpoints, evaluation, data parallelism and the run directory know only the in
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-
 from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.plugins import import_named
 
 # name -> "module:Class", imported on first use (a CLI run that needs PPMO alone imports PPMO alone)
 ALGORITHMS: dict[str, str | type] = {"ppmo": "taskdistill_rl.algorithms.ppmo:PPMO"}
@@ -43,20 +40,13 @@ def algorithm_class(name: str) -> type:
         raise InvalidInputError(
             f"unknown algorithm {name!r}: expected one of {sorted(ALGORITHMS)} or module.path:ClassName"
         )
-    module_name, _, attr = target.partition(":")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise InvalidInputError(f"--algo {name}: cannot import {module_name!r} ({err})") from err
-    cls = getattr(module, attr, None)
-    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
-        raise InvalidInputError(
-            f"--algo {name}: {module_name} has no Algorithm subclass named {attr!r} "
-            "(taskdistill_rl.algorithms.base.Algorithm)"
-        )
-    return cls
+    return import_named(
+        target,
+        lambda cls: isinstance(cls, type) and issubclass(cls, Algorithm),
+        option="--algo",
+        expected="Algorithm subclass",
+        where="taskdistill_rl.algorithms.base.Algorithm",
+    )
 
 
 __all__ = ["ALGORITHMS", "algorithm_class", "register_algorithm"]

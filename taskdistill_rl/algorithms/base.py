@@ -157,11 +157,11 @@ def training_env(env: str | EnvBase, config: DistillConfig, *, device: torch.dev
 
     from taskdistill_rl.devices import pinned_outputs
     from taskdistill_rl.envs import make_env
-    from taskdistill_rl.envs.factory import env_family
+    from taskdistill_rl.envs.families import family_of
     from taskdistill_rl.errors import InvalidInputError
 
     if not isinstance(env, EnvBase):
-        torch_env = env_family(config.env) == "ndcartpole"
+        torch_env = family_of(config.env).torch_physics
         env = make_env(
             config.env,
             num_envs=config.num_envs,
@@ -187,15 +187,15 @@ def starting_dataset(
     ``named``: the env was made from ``config.env`` (its family's conventions apply)."""
     from taskdistill_rl.compat import env_actions
     from taskdistill_rl.dataset import DistilledDataset
-    from taskdistill_rl.envs.atari import MAX_AGENT_STEPS, convention, training_rewards
-    from taskdistill_rl.envs.factory import describe_preprocessing, env_family
+    from taskdistill_rl.envs.builders import describe_preprocessing
+    from taskdistill_rl.envs.families import family_of
 
     kind, n_out = env_actions(env)
     continuous = kind == "continuous"
     config = config.with_k(n_out, continuous)
-    family = env_family(config.env) if named else None
-    if config.normalize_obs is None:  # PPO's MuJoCo practice; frozen into the file
-        config = replace(config, normalize_obs=family == "mujoco")
+    family = family_of(config.env) if named else None
+    if config.normalize_obs is None:  # the family's default (MuJoCo's: PPO's practice); frozen into the file
+        config = replace(config, normalize_obs=family is not None and family.normalize_obs)
     obs_shape = tuple(env.observation_spec["observation"].shape[1:])
     meta = {
         "env_id": config.env,
@@ -207,14 +207,8 @@ def starting_dataset(
     if config.algo != "ppmo":  # a file without "algo" (every file before it) is PPMO's
         del meta["preset"]
         meta["algo"] = config.algo
-    if family == "atari":
-        meta["atari"] = {
-            "convention": convention(config.env),
-            "training_rewards": training_rewards(config.env),
-            "episodic_life": False,
-            "max_agent_steps": MAX_AGENT_STEPS,
-        }
-        meta["env_backend"] = getattr(env, "env_backend", config.env_backend)
+    if family is not None and family.file_meta is not None:
+        meta.update(family.file_meta(config.env, getattr(env, "env_backend", config.env_backend)))
     dataset = DistilledDataset(
         k=config.k,
         obs_shape=obs_shape,

@@ -37,8 +37,8 @@ from taskdistill_rl.devices import (
     set_rng_states,
 )
 from taskdistill_rl.envs import BatchedNDCartPole
-from taskdistill_rl.envs.atari import as_float_frames, training_rewards
-from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.envs.atari import as_float_frames
+from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
 from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
 from taskdistill_rl.objectives.ppmo import PPMOLoss
@@ -125,9 +125,8 @@ class PPMO(Algorithm):
         self.config, dataset = starting_dataset(self.env, config, named=named)
         config = self.config
         obs_shape = dataset.obs_shape
-        atari = named and env_family(config.env) == "atari"
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
-        self.reward_clipping = atari and training_rewards(config.env) == "sign"
+        self.reward_clipping = named and family_of(config.env).clips_training_rewards(config.env)
         self.dataset: DistilledDataset = dataset.to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)

@@ -6,9 +6,8 @@ import torch
 
 from taskdistill_rl.compat import env_actions
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.envs.factory import env_family
+from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.evaluate import QUEUED_WORKERS
 from taskdistill_rl.rollouts import episode_returns, queued_episode_returns
 
 
@@ -19,8 +18,9 @@ def random_agent_returns(
     if episodes < 1:
         raise InvalidInputError(f"episodes must be >= 1, got {episodes}")
     generator = torch.Generator().manual_seed(seed)
-    if env_family(env_id) == "atari":  # full games in turn on a few worker processes
-        width = min(episodes, QUEUED_WORKERS)
+    family = family_of(env_id)
+    if family.own_processes:  # full games in turn on a few worker processes
+        width = min(episodes, family.queue_width)
         env = make_env(env_id, num_envs=width, seed=seed, **(env_kwargs or {}))
         n = env.action_spec.space.n
         try:

@@ -26,58 +26,14 @@ from taskdistill_rl.envs.atari import (
     MAX_AGENT_STEPS,
     check_atari_kwargs,
     convention,
+    is_atari,
     register_ale,
 )
-from taskdistill_rl.envs.factory import check_env_id, env_family
+from taskdistill_rl.envs.builders import check_env_id
+from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
-# Per env family. "classic" is rl-zoo's CartPole-v1 entry with a constant lr and clip range
-# (the zoo anneals both linearly over a fixed budget; a run that stops at a target has none).
-# "mujoco" is SB3's PPO defaults with observation normalisation, as rl-zoo's MuJoCo entries.
-# Default training budgets per family (rl-zoo's n_timesteps) when neither timesteps nor a target is given.
-DEFAULT_TIMESTEPS = {"classic": 100_000, "mujoco": 1_000_000, "atari": 10_000_000}
-HYPERPARAMS: dict[str, dict] = {
-    "classic": {
-        "n_envs": 8,
-        "n_steps": 32,
-        "batch_size": 256,
-        "n_epochs": 20,
-        "learning_rate": 1e-3,
-        "gamma": 0.98,
-        "gae_lambda": 0.8,
-        "ent_coef": 0.0,
-        "clip_range": 0.2,
-    },
-    "mujoco": {
-        "n_envs": 1,
-        "n_steps": 2048,
-        "batch_size": 64,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "ent_coef": 0.0,
-        "clip_range": 0.2,
-        "normalize": True,
-    },
-    # rl-zoo's Atari entry (atari.yml), with its AtariWrapper and 4 stacked frames. "anneal": the
-    # zoo's lin_2.5e-4 and lin_0.1, lr and clip range falling linearly to 0 over the timestep
-    # budget (LinearToBudget); constant under a time budget, whose end is unknown in timesteps.
-    "atari": {
-        "policy": "CnnPolicy",
-        "n_envs": 8,
-        "frame_stack": 4,
-        "n_steps": 128,
-        "n_epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2.5e-4,
-        "clip_range": 0.1,
-        "vf_coef": 0.5,
-        "ent_coef": 0.01,
-        "anneal": True,
-    },
-}
 RECENT_GAMES = 10  # Atari curve points: the mean raw score of the last <= 10 finished training games
 
 
@@ -101,13 +57,13 @@ class PPOResult:
 
 
 def hyperparams_for(env_id: str) -> dict:
-    """The family's hyper-parameters for ``env_id`` (a copy; safe to edit)."""
-    family = env_family(env_id)
-    if family == "ndcartpole":
-        family = "classic"
-    if family not in HYPERPARAMS:
-        raise InvalidInputError(f"no SB3 PPO hyper-parameters for the {family!r} family of {env_id!r} yet")
-    return dict(HYPERPARAMS[family])
+    """The env family's hyper-parameters for ``env_id`` (a copy; safe to edit: ``EnvFamily.sb3``)."""
+    family = family_of(env_id)
+    if family.sb3 is None:
+        raise InvalidInputError(
+            f"no SB3 PPO hyper-parameters for the {family.name!r} family of {env_id!r} yet"
+        )
+    return dict(family.sb3)
 
 
 @dataclass
@@ -175,7 +131,7 @@ def make_vec_envs(
     from stable_baselines3.common.env_util import make_atari_env, make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
-    if env_family(env_id) == "atari":
+    if is_atari(env_id):  # SB3's own Atari pipeline
         register_ale()  # make_atari_env calls gym.make, which only knows ALE ids once registered
         check_atari_kwargs(env_id, env_kwargs)
         if evaluation:
@@ -246,7 +202,7 @@ def evaluate_ppo_games(
     return PPOEvaluation(
         returns=np.asarray(returns, dtype=np.float64),
         lengths=np.asarray(lengths, dtype=np.int64),
-        capped=sum(cut) if env_family(env_id) == "atari" else None,
+        capped=sum(cut) if family_of(env_id).episode_cap is not None else None,
     )
 
 
@@ -314,7 +270,7 @@ def train_ppo(
         schedules = [LinearToBudget(hp[name], budget) for name in ("learning_rate", "clip_range")]
         hp["learning_rate"], hp["clip_range"] = schedules
     env_kwargs = env_kwargs or {}
-    games_curve = env_family(env_id) == "atari"
+    games_curve = family_of(env_id).episode_cap is not None  # full games: score training games
 
     start = time.perf_counter()
     env = make_vec_envs(env_id, n_envs, seed, env_kwargs, frame_stack)

@@ -39,7 +39,8 @@ import torch
 from taskdistill_rl.compat import env_actions
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
-from taskdistill_rl.envs.factory import check_env_id, describe_preprocessing, env_family
+from taskdistill_rl.envs.builders import describe_preprocessing
+from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.inner import mlp_forward, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import default_learner, make_learners
@@ -50,7 +51,6 @@ from taskdistill_rl.seeds import EPOCH_SEED_STRIDE, SEARCH_SEED_MULTIPLIER, STRE
 logger = logging.getLogger(__name__)
 
 SOURCE = "teacher-states"  # meta["source"] of the files this baseline writes
-SUPPORTED_FAMILIES = ("ndcartpole", "classic")
 # What `taskdistill baseline --algo teacher-states --out OUT` writes (and --overwrite deletes).
 LAYOUT = RunLayout(
     markers=("summary.json", "eval.json", "distilled.pt", "teacher.zip"),
@@ -154,12 +154,11 @@ def check_supported(env_id: str, env_kwargs: dict | None = None) -> tuple[tuple[
         UnknownEnvError: gymnasium does not know the id.
         InvalidInputError: Atari/MuJoCo, continuous actions or image observations.
     """
-    check_env_id(env_id)
-    family = env_family(env_id)
-    if family not in SUPPORTED_FAMILIES:
+    family = family_of(env_id)
+    if not family.teacher_states:
         raise InvalidInputError(
             f"the teacher-states baseline supports NDCartPole-v0 and classic-control ids with discrete "
-            f"actions; {env_id!r} is {family}"
+            f"actions; {env_id!r} is {family.description}"
         )
     env = make_env(env_id, num_envs=1, seed=0, **(env_kwargs or {}))
     try:

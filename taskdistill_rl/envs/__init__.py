@@ -1,4 +1,5 @@
-"""Environments: ND cart-pole (gymnasium and batched torch) and :func:`make_env` for any id.
+"""Environments: ND cart-pole (gymnasium and batched torch), the env families, and :func:`make_env`
+for any id.
 
 Names are imported on first use (PEP 562): gymnasium's string entry point
 ``taskdistill_rl.envs.ndcartpole:NDCartPoleEnv`` imports this package, and building the
@@ -15,6 +16,9 @@ _EXPORTS: dict[str, str] = {
     "PHYSICS": "taskdistill_rl.envs.physics",
     "BatchedNDCartPole": "taskdistill_rl.envs.batched",
     "CartPolePhysics": "taskdistill_rl.envs.physics",
+    "EnvFamily": "taskdistill_rl.envs.families",
+    "family_of": "taskdistill_rl.envs.families",
+    "register_family": "taskdistill_rl.envs.families",
     "NDCartPoleEnv": "taskdistill_rl.envs.ndcartpole",
     "make_env": "taskdistill_rl.envs.factory",
     "register_envs": "taskdistill_rl.envs.registration",

@@ -9,8 +9,9 @@ import pytest
 import tomllib
 
 from taskdistill_rl.baselines import sb3_ppo
-from taskdistill_rl.baselines.sb3_ppo import HYPERPARAMS, evaluate_ppo_games, make_vec_envs, train_ppo
+from taskdistill_rl.baselines.sb3_ppo import evaluate_ppo_games, make_vec_envs, train_ppo
 from taskdistill_rl.cli import main
+from taskdistill_rl.envs.families import ATARI
 
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("ale_py")
@@ -23,8 +24,9 @@ TINY = {"n_envs": 2, "n_steps": 32, "batch_size": 64, "n_epochs": 1}
 
 @pytest.fixture
 def tiny_atari(monkeypatch):
-    monkeypatch.setitem(HYPERPARAMS, "atari", {**HYPERPARAMS["atari"], **TINY})
-    return HYPERPARAMS["atari"]
+    for key, value in TINY.items():
+        monkeypatch.setitem(ATARI.sb3, key, value)
+    return ATARI.sb3
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def _frames_per_step(gym_env) -> int:
 
 
 def test_rl_zoo_atari_hyperparameters():
-    hp = HYPERPARAMS["atari"]
+    hp = ATARI.sb3
     assert (hp["n_envs"], hp["frame_stack"], hp["n_steps"], hp["n_epochs"], hp["batch_size"]) == (
         8,
         4,

@@ -2,7 +2,8 @@
 
 import pytest
 
-from taskdistill_rl.baselines.sb3_ppo import HYPERPARAMS, hyperparams_for, train_ppo
+from taskdistill_rl.baselines.sb3_ppo import hyperparams_for, train_ppo
+from taskdistill_rl.envs.families import CLASSIC
 from taskdistill_rl.errors import UnknownEnvError
 
 pytest.importorskip("stable_baselines3")
@@ -47,7 +48,7 @@ def test_a_target_that_is_never_reached_stops_at_max_timesteps():
 
 
 def test_ndcartpole_trains_with_the_classic_hyperparameters():
-    classic = HYPERPARAMS["classic"]
+    classic = CLASSIC.sb3
     assert hyperparams_for("NDCartPole-v0") == classic == hyperparams_for("CartPole-v1")
     result = train_ppo("NDCartPole-v0", env_kwargs={"n_dims": 2}, timesteps=256, chunk=256, eval_episodes=1)
     model = result.model

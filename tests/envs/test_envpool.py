@@ -17,8 +17,8 @@ from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.cli import main
 from taskdistill_rl.config import RUN_CONTROL, WARNED_ON_RESUME, DistillConfig
 from taskdistill_rl.envs import atari, envpool_atari, make_env
+from taskdistill_rl.envs.builders import describe_preprocessing
 from taskdistill_rl.envs.envpool_atari import envpool_task, make_envpool_atari
-from taskdistill_rl.envs.factory import describe_preprocessing
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
 
 
@@ -129,7 +129,7 @@ def test_the_backend_option_keeps_older_checkpoints_resumable():
         k: v
         for k, v in DistillConfig().to_dict().items()
         if k not in RUN_CONTROL | WARNED_ON_RESUME
-        and k not in ("learner", "env_backend", "algo", "algo_options")
+        and k not in ("learner", "env_backend", "algo", "algo_options", "env_family")
     }
     digest = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert DistillConfig().learning_hash() == digest
