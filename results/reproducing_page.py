@@ -3,7 +3,8 @@
 Every number of ours on the page is read here from a committed JSON file under ``results/`` (or
 the zoo's ``taskdistill_rl/zoo/index.json``), and every row names its source. Several seeds of one
 configuration are reported as their median and range, never the best seed. The paper's numbers
-are typed in below from its text (``PAPER_*``), with the table they come from.
+are read from ``results/paper_numbers.toml``, typed in there from its text with the table and
+section each comes from.
 
     .venv/bin/python results/reproducing_page.py           # rewrite docs/reproducing.md
     .venv/bin/python results/reproducing_page.py --check   # exit 1 if the page is out of date
@@ -32,75 +33,34 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = Path("docs/reproducing.md")
 
-# -- the paper's numbers (mean ± std over learners; Wilhelm & Ventura, arXiv 2508.09283) ---------
-DISTRIBUTIONS = ("lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l")
-PAPER_DISTRIBUTION_NAMES = ("Λ", "α_c: Ortho std=1", "α_c: Xe", "α_c: Xe std=1", "Random h", "Random L")
-PAPER_TABLE1 = {  # (n_dims, k): one entry per DISTRIBUTIONS
-    (1, 2): ("500 ± 0.0", "238 ± 200", "258 ± 207", "175 ± 209", "500 ± 0.0", "500 ± 0.0"),
-    (1, 512): ("500 ± 0.0", "233 ± 221", "246 ± 198", "137 ± 178", "500 ± 3.8", "500 ± 0.0"),
-    (2, 3): ("365 ± 31.9", "16.3 ± 11.1", "76.8 ± 67.3", "13.4 ± 6.3", "443 ± 55.7", "415 ± 159"),
-    (2, 512): ("350 ± 37.2", "15.9 ± 10.5", "68.6 ± 50.9", "13.9 ± 7.8", "457 ± 81.0", "439 ± 99.8"),
-    (3, 4): ("264 ± 20.6", "12.4 ± 2.3", "38.6 ± 21.5", "10.9 ± 1.3", "379 ± 93.3", "305 ± 157"),
-    (3, 512): ("240 ± 26.1", "12.7 ± 3.6", "41.8 ± 24.0", "11.5 ± 2.4", "401 ± 132", "383 ± 116"),
-    (4, 5): ("127 ± 7.4", "12.5 ± 2.1", "35.0 ± 12.2", "11.0 ± 1.5", "165 ± 29.8", "156 ± 60.7"),
-    (4, 512): ("129 ± 6.8", "12.5 ± 2.0", "39.7 ± 13.2", "11.3 ± 1.6", "203 ± 55.7", "188 ± 46.1"),
-    (5, 6): ("87.5 ± 4.3", "12.8 ± 1.5", "35.7 ± 9.2", "11.5 ± 1.5", "112 ± 18.3", "125 ± 44.6"),
-    (5, 512): ("87.5 ± 4.0", "12.8 ± 1.8", "41.0 ± 7.1", "12.0 ± 1.5", "140 ± 40.1", "159 ± 30.4"),
-}
-PAPER_BELOW_KMIN = {(2, 2): "40.6"}  # §4.2: "2D cart-pole distilled to k = k_min - 1 = 2 achieves 40.6"
-PAPER_TABLE6 = {  # n_dims: rows L = 0..5, columns h = 32, 64, 128, 256 (k = k_min)
-    1: (
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (499.9, 500.0, 500.0, 500.0),
-        (494.9, 499.5, 500.0, 500.0),
-    ),
-    2: (
-        (94.4, 90.4, 93.1, 93.2),
-        (490.5, 490.5, 491.8, 491.8),
-        (500.0, 500.0, 500.0, 500.0),
-        (492.7, 500.0, 500.0, 500.0),
-        (447.8, 490.4, 499.2, 500.0),
-        (371.3, 448.3, 489.4, 499.6),
-    ),
-    3: (
-        (78.7, 76.9, 78.6, 80.4),
-        (430.7, 468.7, 482.7, 488.2),
-        (382.8, 447.6, 486.6, 498.2),
-        (292.7, 368.4, 441.5, 488.1),
-        (220.7, 284.8, 366.0, 437.1),
-        (170.7, 221.8, 287.0, 374.9),
-    ),
-    4: (
-        (49.1, 50.7, 51.1, 50.9),
-        (177.7, 193.1, 200.6, 208.0),
-        (182.0, 210.2, 235.7, 261.0),
-        (159.1, 186.5, 217.8, 251.3),
-        (135.6, 162.1, 189.6, 225.2),
-        (109.5, 136.8, 161.9, 198.8),
-    ),
-    5: (
-        (38.0, 39.6, 39.1, 39.4),
-        (125.0, 134.5, 140.0, 143.4),
-        (149.3, 165.5, 183.2, 196.8),
-        (135.1, 153.8, 175.1, 197.5),
-        (113.0, 136.3, 157.2, 181.5),
-        (79.5, 115.1, 136.0, 160.9),
-    ),
-}
-PAPER_RANDOM_CARTPOLE = {1: "21.8 ± 11.6", 2: "18.9 ± 6.6", 3: "18.5 ± 4.9", 4: "18.6 ± 4.3", 5: "18.6 ± 3.8"}
-PAPER_MUJOCO = {  # Table 3 (MuJoCo-v4, 5 distillations of 24 h on 4 GPUs, k = 64): random, RL, distilled
-    "Ant": ("-52 ± 88", "4919 ± 1488", "3115 ± 319"),
-    "HalfCheetah": ("-282 ± 79", "4486 ± 1359", "2226 ± 242"),
-    "Hopper": ("21 ± 23", "2204 ± 765", "2168 ± 302"),
-    "Humanoid": ("123 ± 37", "1602 ± 1097", "544 ± 32"),
-    "HumanoidStandup": ("34,034 ± 3028", "212,265 ± 86,359", "138478 ± 6037"),
-    "InvertedDoublePendulum": ("57 ± 16", "8781 ± 1973", "1235 ± 427"),
-    "Reacher": ("-42.95 ± 4.05", "-5.23 ± 1.83", "-7.78 ± 0.57"),
-    "Walker2d": ("2.1 ± 5.1", "4299 ± 1156", "331.7 ± 117"),
-}
+# -- the paper's numbers, as data (each table with its source in the paper) -----------------------
+PAPER = tomllib.loads((ROOT / "results/paper_numbers.toml").read_text())
+PAPER_TABLE1 = {(row["n_dims"], row["k"]): row["cells"] for row in PAPER["table1"]["rows"]}
+PAPER_BELOW_KMIN = {(row["n_dims"], row["k"]): row["value"] for row in PAPER["below_kmin"]["rows"]}
+PAPER_TABLE6 = {grid["n_dims"]: grid["returns"] for grid in PAPER["table6"]["grids"]}
+PAPER_MUJOCO = {row["env"]: row["cells"] for row in PAPER["table3"]["rows"]}
+PAPER_RANDOM_CARTPOLE = dict(zip(PAPER["table8a"]["n_dims"], PAPER["table8a"]["cells"], strict=True))
+DISTRIBUTIONS = PAPER["table1"]["learners"]  # our `--learners` name of each Table 1 column
+
+
+def paper_lambda(n_dims: int, k: int) -> str:
+    """The paper's Λ return for N-D cart-pole at k: Table 1, or §4.2's figure below k_min."""
+    row = PAPER_TABLE1.get((n_dims, k))
+    return row[0] if row else PAPER_BELOW_KMIN.get((n_dims, k), "—")
+
+
+def paper_table6(n_dims: int, depth: int, width: int) -> float | None:
+    """The paper's Table 6 return for L = ``depth`` hidden layers of width h = ``width``, if printed."""
+    grid, table = PAPER_TABLE6.get(n_dims), PAPER["table6"]
+    if grid is None or depth not in table["depths"] or width not in table["widths"]:
+        return None
+    return grid[table["depths"].index(depth)][table["widths"].index(width)]
+
+
+def cited(value: str, table: str, detail: str = "") -> str:
+    """``"8,042 ± 492 (Table 2)"``: a paper cell and how the page cites its ``table``."""
+    return f"{value} ({PAPER[table]['cite']}{f', {detail}' if detail else ''})"
+
 
 # -- where committed results came from, when their JSON does not say (from `git log`) -------------
 KSHOT_PROVENANCE = (
@@ -269,7 +229,7 @@ def lambda_section() -> str:
             else "—"
         )
         below = k < kmin_of(n_dims)
-        paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+        paper = paper_lambda(n_dims, k)
         label = f"{n_dims}D, k={k}" + (f" (below k_min = {kmin_of(n_dims)})" if below else "")
         commits = sorted({commit(r["summary"]) for r in runs})
         rows.append(
@@ -341,7 +301,7 @@ def kshot_section() -> str:
         source = code(str(path.relative_to(ROOT)))
         paper = PAPER_TABLE1.get((n_dims, k))
         if paper:
-            rows.append([f"paper, {n_dims}D {k}-shot", *paper, "Table 1"])
+            rows.append([f"paper, {n_dims}D {k}-shot", *paper, PAPER["table1"]["cite"]])
         cells = [
             pm(results[d]["mean"], spread_of(results[d])) if d in results else "—" for d in DISTRIBUTIONS
         ]
@@ -353,7 +313,7 @@ def kshot_section() -> str:
         rows.append([label, *cells, source])
     commands.append("taskdistill evaluate zoo:ndcartpole-1d --learners all --seed 0 --out runs/1d-all.json")
     commands.append("taskdistill evaluate zoo:ndcartpole-2d --learners all --seed 0 --out runs/2d-all.json")
-    names = zip(PAPER_DISTRIBUTION_NAMES, DISTRIBUTIONS, strict=True)
+    names = zip(PAPER["table1"]["columns"], DISTRIBUTIONS, strict=True)
     header = ["", *(f"{name} (`{d}`)" for name, d in names)]
     return f"""## Table 1, all learner distributions
 
@@ -397,14 +357,13 @@ Table 6; the paper's grids are in its appendix D. When a `results/kshot/*.json` 
     parts = [intro, ""]
     for path, data, grid in found:
         n_dims = data["env_kwargs"].get("n_dims", 1)
-        paper = PAPER_TABLE6.get(n_dims)
         rows = []
         for depth in GRID_DEPTHS:
             cells = []
-            for j, width in enumerate(GRID_WIDTHS):
-                ours = grid.get(f"{depth}x{width}")
+            for width in GRID_WIDTHS:
+                ours, paper = grid.get(f"{depth}x{width}"), paper_table6(n_dims, depth, width)
                 mine = num(ours["mean"]) if ours else "—"
-                cells.append(f"{mine} ({num(paper[depth][j])})" if paper else mine)
+                cells.append(f"{mine} ({num(paper)})" if paper is not None else mine)
             rows.append([f"L={depth}", *cells, code(str(path.relative_to(ROOT)))])
         parts += [
             f"{n_dims}D, k={data['k']}, actions {rule({data['action_rule']})}: ours (paper Table 6)",
@@ -434,7 +393,7 @@ def kmin_section() -> str:
         rows = []
         for key, r in sorted(data["results"].items(), key=lambda item: int(item[0])):
             k = int(key)
-            paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+            paper = paper_lambda(n_dims, k)
             rows.append(
                 [
                     f"k={k}" + (" (k_min)" if k == data["predicted_k_min"] else ""),
@@ -542,26 +501,40 @@ on 4 GPUs (5 distillations). Ours: mean ± std over the fresh learners' mean ret
 """
 
 
+def game_score(entry: dict) -> str:
+    """``"mean ± std (learners × games)"``; for a single agent ``"mean ± std (N games)"``."""
+    n, games = entry["n_learners"], entry["episodes"]
+    return f"{pm(entry['mean'], spread_of(entry))} ({f'{n} × {games}' if n > 1 else f'{games} games'})"
+
+
 def atari_section() -> str:
     published = Path("results/atari/centipede_published.json")
     centipede = load_json(published)
-    rows = []
-    for key, label, paper in (
-        ("l0", "Centipede, authors' file `l = 0` (full distillation), k = 10", "8,042 ± 492 (Table 2)"),
-        ("l1", "Centipede, authors' file `l = 1` + encoder, k = 10", "8,144 ± 614 (Table 2)"),
-        ("random", "Centipede, uniform-random agent", "2,443 ± 1,288 (Table 8b)"),
-    ):
-        e = centipede[key]
-        games = f"{e['n_learners']} × {e['episodes']}" if e["n_learners"] > 1 else f"{e['episodes']} games"
-        rows.append([label, f"{pm(e['mean'], spread_of(e))} ({games})", paper, code(str(published))])
+    table2, random = PAPER["table2"]["cells"], PAPER["table8b"]["cells"]
+    rows = [
+        [label, game_score(centipede[key]), paper, code(str(published))]
+        for key, label, paper in (
+            (
+                "l0",
+                "Centipede, authors' file `l = 0` (full distillation), k = 10",
+                cited(table2["Centipede"]["l = 0"], "table2"),
+            ),
+            (
+                "l1",
+                "Centipede, authors' file `l = 1` + encoder, k = 10",
+                cited(table2["Centipede"]["l = 1"], "table2"),
+            ),
+            ("random", "Centipede, uniform-random agent", cited(random["Centipede"], "table8b")),
+        )
+    ]
     pong = [
         (
             "pong-l4-ppmo",
             "Pong (`ALE/Pong-v5`), PPMO `l = 4`, 30 min on CPU",
-            "21.0 ± 0.01 (Table 2, `l = 4`)",
+            cited(table2["Pong"]["l = 4"], "table2", "`l = 4`"),
         ),
-        ("pong-sb3-ppo", "Pong, SB3 PPO, 30 min on CPU", "17.3 ± 3.8 (Table 2, RL)"),
-        ("pong-random", "Pong, uniform-random agent", "-20.3 ± 1.0 (Table 8b)"),
+        ("pong-sb3-ppo", "Pong, SB3 PPO, 30 min on CPU", cited(table2["Pong"]["RL"], "table2", "RL")),
+        ("pong-random", "Pong, uniform-random agent", cited(random["Pong"], "table8b")),
     ]
     rules = {"sample"}
     commands = [
@@ -571,17 +544,9 @@ def atari_section() -> str:
         rel = Path("results/atari") / name
         summary, evaluation = load_json(rel / "summary.json"), load_json(rel / "eval.json")
         rules.add(evaluation["action_rule"])
-        e = next(iter(evaluation["results"].values()))
-        games = f"{e['n_learners']} × {e['episodes']}" if e["n_learners"] > 1 else f"{e['episodes']} games"
+        score = game_score(next(iter(evaluation["results"].values())))
         detail = f", {summary['meta_epochs']} meta-epochs" if summary.get("meta_epochs") else ""
-        rows.append(
-            [
-                f"{label}{detail}",
-                f"{pm(e['mean'], spread_of(e))} ({games})",
-                paper,
-                code(f"{rel}/"),
-            ]
-        )
+        rows.append([f"{label}{detail}", score, paper, code(f"{rel}/")])
         if summary.get("reproduce"):
             commands.append(summary["reproduce"].replace("--out OUT", f"--out runs/{name}"))
         else:
@@ -614,7 +579,7 @@ def imported_and_random_section() -> str:
             "2D cart-pole, authors' file `distiller_sd_2dcp_b3.pt` (k = 3), imported",
             f"{pm(e['mean'], spread_of(e))} ({e['n_learners']} × {e['episodes']}, "
             f"{rule({data['action_rule']})})",
-            f"{PAPER_TABLE1[(2, 3)][0]} (Table 1, 2D 3-shot Λ)",
+            cited(PAPER_TABLE1[(2, 3)][0], "table1", "2D 3-shot Λ"),
             code(str(rel)),
         ]
     ]
@@ -632,7 +597,7 @@ def imported_and_random_section() -> str:
             [
                 f"{n_dims}D cart-pole, uniform-random agent",
                 f"{pm(r['mean'], r['std'])} ({r['episodes']} episodes)",
-                f"{PAPER_RANDOM_CARTPOLE[n_dims]} (Table 8a)",
+                cited(PAPER_RANDOM_CARTPOLE[n_dims], "table8a"),
                 code(f"{rel_dir}/eval.json"),
             ]
         )
@@ -659,7 +624,7 @@ def zoo_section() -> str:
     for name, entry in index.items():
         n_dims, k = entry["env_kwargs"].get("n_dims", 1), entry["k"]
         e = entry["evaluation"]
-        paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+        paper = paper_lambda(n_dims, k)
         p01 = entry.get("learner_p01")
         rows.append(
             [
