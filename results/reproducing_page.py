@@ -21,9 +21,11 @@ import math
 import re
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS  # Table 6's grid, as evaluate --grid
+from taskdistill_rl.tables import Spread, markdown_table, number, plus_minus
 
 try:
     import tomllib
@@ -84,18 +86,20 @@ def load_toml(path: Path) -> dict:
     return tomllib.loads((ROOT / path).read_text()) if (ROOT / path).is_file() else {}
 
 
+def reproduce(summary: dict, name: str) -> list[str]:
+    """The run's recorded command (none if it has not one), writing to ``runs/<name>``."""
+    command = summary.get("reproduce")
+    return [command.replace("--out OUT", f"--out runs/{name}")] if command else []
+
+
 def commit(record: dict) -> str:
     sha = (record.get("versions") or {}).get("git_commit") or ""
     return f"`{sha[:7]}`" if sha else "—"
 
 
-# -- formatting ------------------------------------------------------------------------------------
-def num(x: float, digits: int = 1) -> str:
-    return f"{x:,.{digits}f}"
-
-
-def pm(mean: float, spread: float, digits: int = 1) -> str:
-    return f"{num(mean, digits)} ± {num(spread, digits)}"
+# -- formatting (numbers and tables as `taskdistill report` writes them; grouped thousands) --------
+num = partial(number, grouping=True)
+pm = partial(plus_minus, grouping=True)
 
 
 def spread_of(entry: dict) -> float:
@@ -103,11 +107,9 @@ def spread_of(entry: dict) -> float:
     return entry["learner_std"] if entry.get("n_learners", 1) > 1 else entry["std"]
 
 
-def median_range(values: list[float], digits: int = 1) -> str:
-    if len(values) == 1:
-        return num(values[0], digits)
-    low, high = min(values), max(values)
-    return f"{num(statistics.median(values), digits)} ({num(low, digits)}–{num(high, digits)})"
+def sizes(entries: list[dict]) -> str:
+    """``"100 × 100"``: learners × episodes of evaluation results, each different size once."""
+    return " / ".join(f"{n} × {e}" for n, e in sorted({(x["n_learners"], x["episodes"]) for x in entries}))
 
 
 def span(values: list[float], fmt: str = "{:g}") -> str:
@@ -117,12 +119,6 @@ def span(values: list[float], fmt: str = "{:g}") -> str:
 
 def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def code(text: str) -> str:
@@ -208,10 +204,6 @@ def lambda_section() -> str:
     for (n_dims, k), runs in groups.items():
         means = [r["eval"]["results"]["lambda"]["mean"] for r in runs]
         rules |= {r["eval"]["action_rule"] for r in runs}
-        sizes = {
-            (r["eval"]["results"]["lambda"]["n_learners"], r["eval"]["results"]["lambda"]["episodes"])
-            for r in runs
-        }
         budgets = [r["config"].get("time_budget") for r in runs if r["config"].get("time_budget")]
         epochs = [r["summary"]["meta_epochs"] for r in runs]
         tails = []
@@ -236,9 +228,9 @@ def lambda_section() -> str:
             [
                 label,
                 paper,
-                median_range(means),
+                Spread.of(means).format(runs=False, grouping=True),
                 ", ".join(str(r["seed"]) for r in runs),
-                " / ".join(f"{n} × {e}" for n, e in sorted(sizes)),
+                sizes([r["eval"]["results"]["lambda"] for r in runs]),
                 f"{span(budgets)} s" if budgets else "—",
                 span(epochs),
                 tail,
@@ -246,10 +238,7 @@ def lambda_section() -> str:
                 code(f"results/ppmo/{n_dims}d-k{k}-s*/"),
             ]
         )
-        for r in runs:
-            command = r["summary"].get("reproduce")
-            if command:
-                commands.append(command.replace("--out OUT", f"--out runs/{r['name']}"))
+        commands += [command for r in runs for command in reproduce(r["summary"], r["name"])]
     header = [
         "N, k",
         "paper (Λ)",
@@ -280,7 +269,7 @@ seeds. Actions: {rule(rules)}. Tail: 3,000 fresh learners × 3 sampled episodes 
 with one thread each on a 2-core CPU (`results/ppmo/run_must_show.sh`), so the meta-epochs reached
 in a time budget depend on the machine's load.
 
-{table(header, rows)}
+{markdown_table(header, rows)}
 
 Each `summary.json` holds the `--epochs` command that gives the same tensors on any machine:
 
@@ -305,9 +294,8 @@ def kshot_section() -> str:
         cells = [
             pm(results[d]["mean"], spread_of(results[d])) if d in results else "—" for d in DISTRIBUTIONS
         ]
-        size = {(results[d]["n_learners"], results[d]["episodes"]) for d in DISTRIBUTIONS if d in results}
-        sizes = " / ".join(f"{n} × {e}" for n, e in sorted(size))
-        label = f"**ours**, {n_dims}D k={k}, run {path.name.removesuffix('-all.json')} ({sizes})"
+        size = sizes([results[d] for d in DISTRIBUTIONS if d in results])
+        label = f"**ours**, {n_dims}D k={k}, run {path.name.removesuffix('-all.json')} ({size})"
         if not paper:
             label += f"; the paper has no {n_dims}D {k}-shot row"
         rows.append([label, *cells, source])
@@ -322,7 +310,7 @@ The same file fitted into learners from other distributions
 (the paper's ±), one file each; actions: {rule(rules)}.
 {KSHOT_PROVENANCE}
 
-{table([*header, "source"], rows)}
+{markdown_table([*header, "source"], rows)}
 
 The same table for the files shipped today:
 
@@ -368,7 +356,7 @@ Table 6; the paper's grids are in its appendix D. When a `results/kshot/*.json` 
         parts += [
             f"{n_dims}D, k={data['k']}, actions {rule({data['action_rule']})}: ours (paper Table 6)",
             "",
-            table(["", *(f"h={w}" for w in GRID_WIDTHS), "source"], rows),
+            markdown_table(["", *(f"h={w}" for w in GRID_WIDTHS), "source"], rows),
             "",
         ]
     return "\n".join(parts)
@@ -419,7 +407,7 @@ def kmin_section() -> str:
             f"k = {starts}"
             + (" (below k_min)." if starts is not None and starts < data["predicted_k_min"] else "."),
             "",
-            table(
+            markdown_table(
                 [
                     "k",
                     "paper (Λ)",
@@ -466,15 +454,14 @@ def mujoco_section() -> str:
                 env_id,
                 "on" if config.get("normalize_obs") else "off",
                 f"{duration(summary['wall_seconds'])}, {summary['meta_epochs']} meta-epochs",
-                f"{pm(entry['mean'], spread_of(entry))} ({entry['n_learners']} × {entry['episodes']})",
+                f"{pm(entry['mean'], spread_of(entry))} ({sizes([entry])})",
                 random_returns.get(env_id, "—"),
                 *paper,
                 commit(summary),
                 code(f"{rel}/"),
             ]
         )
-        if summary.get("reproduce"):
-            commands.append(summary["reproduce"].replace("--out OUT", f"--out runs/{rel.name}"))
+        commands += reproduce(summary, rel.name)
     not_run = sorted(set(PAPER_MUJOCO) - {r[0].split("-v")[0] for r in rows})
     header = [
         "env",
@@ -495,7 +482,7 @@ on 4 GPUs (5 distillations). Ours: mean ± std over the fresh learners' mean ret
 {rule(rules)} (Gaussian with the file's log-std). Our random agent: 100 uniform-random episodes
 (`{bench}`). Paper: mean ± std as printed in Table 3. Not run here: {", ".join(not_run)}.
 
-{table(header, rows)}
+{markdown_table(header, rows)}
 
 {shell(commands)}
 """
@@ -547,9 +534,8 @@ def atari_section() -> str:
         score = game_score(next(iter(evaluation["results"].values())))
         detail = f", {summary['meta_epochs']} meta-epochs" if summary.get("meta_epochs") else ""
         rows.append([f"{label}{detail}", score, paper, code(f"{rel}/")])
-        if summary.get("reproduce"):
-            commands.append(summary["reproduce"].replace("--out OUT", f"--out runs/{name}"))
-        else:
+        commands += reproduce(summary, name)
+        if not summary.get("reproduce"):
             config = load_toml(rel / "config.toml")
             budget = f" --time-budget {config['time_budget']:g}" if config.get("time_budget") else ""
             commands.append(
@@ -564,7 +550,7 @@ over games for a single agent. Centipede: the paper authors' published files, im
 games). Pong: our own 30-minute CPU runs, which stay at random play; the paper's Pong `l = 4`
 took about 17,000 meta-epochs on 6 GPUs. More in [Atari](atari.md).
 
-{table(["row", "ours", "paper", "source"], rows)}
+{markdown_table(["row", "ours", "paper", "source"], rows)}
 
 {shell(commands)}
 """
@@ -577,8 +563,7 @@ def imported_and_random_section() -> str:
     rows = [
         [
             "2D cart-pole, authors' file `distiller_sd_2dcp_b3.pt` (k = 3), imported",
-            f"{pm(e['mean'], spread_of(e))} ({e['n_learners']} × {e['episodes']}, "
-            f"{rule({data['action_rule']})})",
+            f"{pm(e['mean'], spread_of(e))} ({sizes([e])}, {rule({data['action_rule']})})",
             cited(PAPER_TABLE1[(2, 3)][0], "table1", "2D 3-shot Λ"),
             code(str(rel)),
         ]
@@ -611,7 +596,7 @@ The published 2D cart-pole file, converted by `taskdistill import` and scored by
 lands on the paper's number: our pipeline reads their files as they were meant. The random agents
 set the floor every table above is read against.
 
-{table(["row", "ours", "paper", "source"], rows)}
+{markdown_table(["row", "ours", "paper", "source"], rows)}
 
 {shell(commands)}
 """
@@ -631,20 +616,21 @@ def zoo_section() -> str:
                 f"`zoo:{name}`",
                 str(k),
                 paper,
-                f"{pm(e['mean'], e['learner_std'])} ({e['n_learners']} × {e['episodes']}, "
+                f"{pm(e['mean'], e['learner_std'])} ({sizes([e])}, "
                 f"{rule({entry['action_rule']})}, seed {entry['eval_seed']})",
-                num(p01) if p01 is not None else "—",
+                num(p01),
                 f"`{entry['command']}`",
                 code(str(rel)),
             ]
         )
+    header = ["file", "k", "paper (Λ)", "stored evaluation", "p01 of 3,000 learners", "command", "source"]
     return f"""## The zoo
 
 The files shipped in the package (`taskdistill zoo list`), each the run of its N picked by the
 highest 1st percentile over 3,000 fresh learners (`results/ppmo/build_zoo.py`: a pick, so these
 are not a seed median; the Λ table above has those).
 
-{table(["file", "k", "paper (Λ)", "stored evaluation", "p01 of 3,000 learners", "command", "source"], rows)}
+{markdown_table(header, rows)}
 """
 
 
