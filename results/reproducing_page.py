@@ -3,7 +3,8 @@
 Every number of ours on the page is read here from a committed JSON file under ``results/`` (or
 the zoo's ``taskdistill_rl/zoo/index.json``), and every row names its source. Several seeds of one
 configuration are reported as their median and range, never the best seed. The paper's numbers
-are typed in below from its text (``PAPER_*``), with the table they come from.
+are read from ``results/paper_numbers.toml``, typed in there from its text with the table and
+section each comes from.
 
     .venv/bin/python results/reproducing_page.py           # rewrite docs/reproducing.md
     .venv/bin/python results/reproducing_page.py --check   # exit 1 if the page is out of date
@@ -20,9 +21,11 @@ import math
 import re
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 
 from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS  # Table 6's grid, as evaluate --grid
+from taskdistill_rl.tables import Spread, markdown_table, number, plus_minus
 
 try:
     import tomllib
@@ -32,75 +35,34 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = Path("docs/reproducing.md")
 
-# -- the paper's numbers (mean ± std over learners; Wilhelm & Ventura, arXiv 2508.09283) ---------
-DISTRIBUTIONS = ("lambda", "ortho-std1", "xavier", "xavier-std1", "random-h", "random-l")
-PAPER_DISTRIBUTION_NAMES = ("Λ", "α_c: Ortho std=1", "α_c: Xe", "α_c: Xe std=1", "Random h", "Random L")
-PAPER_TABLE1 = {  # (n_dims, k): one entry per DISTRIBUTIONS
-    (1, 2): ("500 ± 0.0", "238 ± 200", "258 ± 207", "175 ± 209", "500 ± 0.0", "500 ± 0.0"),
-    (1, 512): ("500 ± 0.0", "233 ± 221", "246 ± 198", "137 ± 178", "500 ± 3.8", "500 ± 0.0"),
-    (2, 3): ("365 ± 31.9", "16.3 ± 11.1", "76.8 ± 67.3", "13.4 ± 6.3", "443 ± 55.7", "415 ± 159"),
-    (2, 512): ("350 ± 37.2", "15.9 ± 10.5", "68.6 ± 50.9", "13.9 ± 7.8", "457 ± 81.0", "439 ± 99.8"),
-    (3, 4): ("264 ± 20.6", "12.4 ± 2.3", "38.6 ± 21.5", "10.9 ± 1.3", "379 ± 93.3", "305 ± 157"),
-    (3, 512): ("240 ± 26.1", "12.7 ± 3.6", "41.8 ± 24.0", "11.5 ± 2.4", "401 ± 132", "383 ± 116"),
-    (4, 5): ("127 ± 7.4", "12.5 ± 2.1", "35.0 ± 12.2", "11.0 ± 1.5", "165 ± 29.8", "156 ± 60.7"),
-    (4, 512): ("129 ± 6.8", "12.5 ± 2.0", "39.7 ± 13.2", "11.3 ± 1.6", "203 ± 55.7", "188 ± 46.1"),
-    (5, 6): ("87.5 ± 4.3", "12.8 ± 1.5", "35.7 ± 9.2", "11.5 ± 1.5", "112 ± 18.3", "125 ± 44.6"),
-    (5, 512): ("87.5 ± 4.0", "12.8 ± 1.8", "41.0 ± 7.1", "12.0 ± 1.5", "140 ± 40.1", "159 ± 30.4"),
-}
-PAPER_BELOW_KMIN = {(2, 2): "40.6"}  # §4.2: "2D cart-pole distilled to k = k_min - 1 = 2 achieves 40.6"
-PAPER_TABLE6 = {  # n_dims: rows L = 0..5, columns h = 32, 64, 128, 256 (k = k_min)
-    1: (
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (500.0, 500.0, 500.0, 500.0),
-        (499.9, 500.0, 500.0, 500.0),
-        (494.9, 499.5, 500.0, 500.0),
-    ),
-    2: (
-        (94.4, 90.4, 93.1, 93.2),
-        (490.5, 490.5, 491.8, 491.8),
-        (500.0, 500.0, 500.0, 500.0),
-        (492.7, 500.0, 500.0, 500.0),
-        (447.8, 490.4, 499.2, 500.0),
-        (371.3, 448.3, 489.4, 499.6),
-    ),
-    3: (
-        (78.7, 76.9, 78.6, 80.4),
-        (430.7, 468.7, 482.7, 488.2),
-        (382.8, 447.6, 486.6, 498.2),
-        (292.7, 368.4, 441.5, 488.1),
-        (220.7, 284.8, 366.0, 437.1),
-        (170.7, 221.8, 287.0, 374.9),
-    ),
-    4: (
-        (49.1, 50.7, 51.1, 50.9),
-        (177.7, 193.1, 200.6, 208.0),
-        (182.0, 210.2, 235.7, 261.0),
-        (159.1, 186.5, 217.8, 251.3),
-        (135.6, 162.1, 189.6, 225.2),
-        (109.5, 136.8, 161.9, 198.8),
-    ),
-    5: (
-        (38.0, 39.6, 39.1, 39.4),
-        (125.0, 134.5, 140.0, 143.4),
-        (149.3, 165.5, 183.2, 196.8),
-        (135.1, 153.8, 175.1, 197.5),
-        (113.0, 136.3, 157.2, 181.5),
-        (79.5, 115.1, 136.0, 160.9),
-    ),
-}
-PAPER_RANDOM_CARTPOLE = {1: "21.8 ± 11.6", 2: "18.9 ± 6.6", 3: "18.5 ± 4.9", 4: "18.6 ± 4.3", 5: "18.6 ± 3.8"}
-PAPER_MUJOCO = {  # Table 3 (MuJoCo-v4, 5 distillations of 24 h on 4 GPUs, k = 64): random, RL, distilled
-    "Ant": ("-52 ± 88", "4919 ± 1488", "3115 ± 319"),
-    "HalfCheetah": ("-282 ± 79", "4486 ± 1359", "2226 ± 242"),
-    "Hopper": ("21 ± 23", "2204 ± 765", "2168 ± 302"),
-    "Humanoid": ("123 ± 37", "1602 ± 1097", "544 ± 32"),
-    "HumanoidStandup": ("34,034 ± 3028", "212,265 ± 86,359", "138478 ± 6037"),
-    "InvertedDoublePendulum": ("57 ± 16", "8781 ± 1973", "1235 ± 427"),
-    "Reacher": ("-42.95 ± 4.05", "-5.23 ± 1.83", "-7.78 ± 0.57"),
-    "Walker2d": ("2.1 ± 5.1", "4299 ± 1156", "331.7 ± 117"),
-}
+# -- the paper's numbers, as data (each table with its source in the paper) -----------------------
+PAPER = tomllib.loads((ROOT / "results/paper_numbers.toml").read_text())
+PAPER_TABLE1 = {(row["n_dims"], row["k"]): row["cells"] for row in PAPER["table1"]["rows"]}
+PAPER_BELOW_KMIN = {(row["n_dims"], row["k"]): row["value"] for row in PAPER["below_kmin"]["rows"]}
+PAPER_TABLE6 = {grid["n_dims"]: grid["returns"] for grid in PAPER["table6"]["grids"]}
+PAPER_MUJOCO = {row["env"]: row["cells"] for row in PAPER["table3"]["rows"]}
+PAPER_RANDOM_CARTPOLE = dict(zip(PAPER["table8a"]["n_dims"], PAPER["table8a"]["cells"], strict=True))
+DISTRIBUTIONS = PAPER["table1"]["learners"]  # our `--learners` name of each Table 1 column
+
+
+def paper_lambda(n_dims: int, k: int) -> str:
+    """The paper's Λ return for N-D cart-pole at k: Table 1, or §4.2's figure below k_min."""
+    row = PAPER_TABLE1.get((n_dims, k))
+    return row[0] if row else PAPER_BELOW_KMIN.get((n_dims, k), "—")
+
+
+def paper_table6(n_dims: int, depth: int, width: int) -> float | None:
+    """The paper's Table 6 return for L = ``depth`` hidden layers of width h = ``width``, if printed."""
+    grid, table = PAPER_TABLE6.get(n_dims), PAPER["table6"]
+    if grid is None or depth not in table["depths"] or width not in table["widths"]:
+        return None
+    return grid[table["depths"].index(depth)][table["widths"].index(width)]
+
+
+def cited(value: str, table: str, detail: str = "") -> str:
+    """``"8,042 ± 492 (Table 2)"``: a paper cell and how the page cites its ``table``."""
+    return f"{value} ({PAPER[table]['cite']}{f', {detail}' if detail else ''})"
+
 
 # -- where committed results came from, when their JSON does not say (from `git log`) -------------
 KSHOT_PROVENANCE = (
@@ -124,18 +86,20 @@ def load_toml(path: Path) -> dict:
     return tomllib.loads((ROOT / path).read_text()) if (ROOT / path).is_file() else {}
 
 
+def reproduce(summary: dict, name: str) -> list[str]:
+    """The run's recorded command (none if it has not one), writing to ``runs/<name>``."""
+    command = summary.get("reproduce")
+    return [command.replace("--out OUT", f"--out runs/{name}")] if command else []
+
+
 def commit(record: dict) -> str:
     sha = (record.get("versions") or {}).get("git_commit") or ""
     return f"`{sha[:7]}`" if sha else "—"
 
 
-# -- formatting ------------------------------------------------------------------------------------
-def num(x: float, digits: int = 1) -> str:
-    return f"{x:,.{digits}f}"
-
-
-def pm(mean: float, spread: float, digits: int = 1) -> str:
-    return f"{num(mean, digits)} ± {num(spread, digits)}"
+# -- formatting (numbers and tables as `taskdistill report` writes them; grouped thousands) --------
+num = partial(number, grouping=True)
+pm = partial(plus_minus, grouping=True)
 
 
 def spread_of(entry: dict) -> float:
@@ -143,11 +107,9 @@ def spread_of(entry: dict) -> float:
     return entry["learner_std"] if entry.get("n_learners", 1) > 1 else entry["std"]
 
 
-def median_range(values: list[float], digits: int = 1) -> str:
-    if len(values) == 1:
-        return num(values[0], digits)
-    low, high = min(values), max(values)
-    return f"{num(statistics.median(values), digits)} ({num(low, digits)}–{num(high, digits)})"
+def sizes(entries: list[dict]) -> str:
+    """``"100 × 100"``: learners × episodes of evaluation results, each different size once."""
+    return " / ".join(f"{n} × {e}" for n, e in sorted({(x["n_learners"], x["episodes"]) for x in entries}))
 
 
 def span(values: list[float], fmt: str = "{:g}") -> str:
@@ -157,12 +119,6 @@ def span(values: list[float], fmt: str = "{:g}") -> str:
 
 def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def code(text: str) -> str:
@@ -248,10 +204,6 @@ def lambda_section() -> str:
     for (n_dims, k), runs in groups.items():
         means = [r["eval"]["results"]["lambda"]["mean"] for r in runs]
         rules |= {r["eval"]["action_rule"] for r in runs}
-        sizes = {
-            (r["eval"]["results"]["lambda"]["n_learners"], r["eval"]["results"]["lambda"]["episodes"])
-            for r in runs
-        }
         budgets = [r["config"].get("time_budget") for r in runs if r["config"].get("time_budget")]
         epochs = [r["summary"]["meta_epochs"] for r in runs]
         tails = []
@@ -269,16 +221,16 @@ def lambda_section() -> str:
             else "—"
         )
         below = k < kmin_of(n_dims)
-        paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+        paper = paper_lambda(n_dims, k)
         label = f"{n_dims}D, k={k}" + (f" (below k_min = {kmin_of(n_dims)})" if below else "")
         commits = sorted({commit(r["summary"]) for r in runs})
         rows.append(
             [
                 label,
                 paper,
-                median_range(means),
+                Spread.of(means).format(runs=False, grouping=True),
                 ", ".join(str(r["seed"]) for r in runs),
-                " / ".join(f"{n} × {e}" for n, e in sorted(sizes)),
+                sizes([r["eval"]["results"]["lambda"] for r in runs]),
                 f"{span(budgets)} s" if budgets else "—",
                 span(epochs),
                 tail,
@@ -286,10 +238,7 @@ def lambda_section() -> str:
                 code(f"results/ppmo/{n_dims}d-k{k}-s*/"),
             ]
         )
-        for r in runs:
-            command = r["summary"].get("reproduce")
-            if command:
-                commands.append(command.replace("--out OUT", f"--out runs/{r['name']}"))
+        commands += [command for r in runs for command in reproduce(r["summary"], r["name"])]
     header = [
         "N, k",
         "paper (Λ)",
@@ -320,7 +269,7 @@ seeds. Actions: {rule(rules)}. Tail: 3,000 fresh learners × 3 sampled episodes 
 with one thread each on a 2-core CPU (`results/ppmo/run_must_show.sh`), so the meta-epochs reached
 in a time budget depend on the machine's load.
 
-{table(header, rows)}
+{markdown_table(header, rows)}
 
 Each `summary.json` holds the `--epochs` command that gives the same tensors on any machine:
 
@@ -341,19 +290,18 @@ def kshot_section() -> str:
         source = code(str(path.relative_to(ROOT)))
         paper = PAPER_TABLE1.get((n_dims, k))
         if paper:
-            rows.append([f"paper, {n_dims}D {k}-shot", *paper, "Table 1"])
+            rows.append([f"paper, {n_dims}D {k}-shot", *paper, PAPER["table1"]["cite"]])
         cells = [
             pm(results[d]["mean"], spread_of(results[d])) if d in results else "—" for d in DISTRIBUTIONS
         ]
-        size = {(results[d]["n_learners"], results[d]["episodes"]) for d in DISTRIBUTIONS if d in results}
-        sizes = " / ".join(f"{n} × {e}" for n, e in sorted(size))
-        label = f"**ours**, {n_dims}D k={k}, run {path.name.removesuffix('-all.json')} ({sizes})"
+        size = sizes([results[d] for d in DISTRIBUTIONS if d in results])
+        label = f"**ours**, {n_dims}D k={k}, run {path.name.removesuffix('-all.json')} ({size})"
         if not paper:
             label += f"; the paper has no {n_dims}D {k}-shot row"
         rows.append([label, *cells, source])
     commands.append("taskdistill evaluate zoo:ndcartpole-1d --learners all --seed 0 --out runs/1d-all.json")
     commands.append("taskdistill evaluate zoo:ndcartpole-2d --learners all --seed 0 --out runs/2d-all.json")
-    names = zip(PAPER_DISTRIBUTION_NAMES, DISTRIBUTIONS, strict=True)
+    names = zip(PAPER["table1"]["columns"], DISTRIBUTIONS, strict=True)
     header = ["", *(f"{name} (`{d}`)" for name, d in names)]
     return f"""## Table 1, all learner distributions
 
@@ -362,7 +310,7 @@ The same file fitted into learners from other distributions
 (the paper's ±), one file each; actions: {rule(rules)}.
 {KSHOT_PROVENANCE}
 
-{table([*header, "source"], rows)}
+{markdown_table([*header, "source"], rows)}
 
 The same table for the files shipped today:
 
@@ -397,19 +345,18 @@ Table 6; the paper's grids are in its appendix D. When a `results/kshot/*.json` 
     parts = [intro, ""]
     for path, data, grid in found:
         n_dims = data["env_kwargs"].get("n_dims", 1)
-        paper = PAPER_TABLE6.get(n_dims)
         rows = []
         for depth in GRID_DEPTHS:
             cells = []
-            for j, width in enumerate(GRID_WIDTHS):
-                ours = grid.get(f"{depth}x{width}")
+            for width in GRID_WIDTHS:
+                ours, paper = grid.get(f"{depth}x{width}"), paper_table6(n_dims, depth, width)
                 mine = num(ours["mean"]) if ours else "—"
-                cells.append(f"{mine} ({num(paper[depth][j])})" if paper else mine)
+                cells.append(f"{mine} ({num(paper)})" if paper is not None else mine)
             rows.append([f"L={depth}", *cells, code(str(path.relative_to(ROOT)))])
         parts += [
             f"{n_dims}D, k={data['k']}, actions {rule({data['action_rule']})}: ours (paper Table 6)",
             "",
-            table(["", *(f"h={w}" for w in GRID_WIDTHS), "source"], rows),
+            markdown_table(["", *(f"h={w}" for w in GRID_WIDTHS), "source"], rows),
             "",
         ]
     return "\n".join(parts)
@@ -434,7 +381,7 @@ def kmin_section() -> str:
         rows = []
         for key, r in sorted(data["results"].items(), key=lambda item: int(item[0])):
             k = int(key)
-            paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+            paper = paper_lambda(n_dims, k)
             rows.append(
                 [
                     f"k={k}" + (" (k_min)" if k == data["predicted_k_min"] else ""),
@@ -460,7 +407,7 @@ def kmin_section() -> str:
             f"k = {starts}"
             + (" (below k_min)." if starts is not None and starts < data["predicted_k_min"] else "."),
             "",
-            table(
+            markdown_table(
                 [
                     "k",
                     "paper (Λ)",
@@ -507,15 +454,14 @@ def mujoco_section() -> str:
                 env_id,
                 "on" if config.get("normalize_obs") else "off",
                 f"{duration(summary['wall_seconds'])}, {summary['meta_epochs']} meta-epochs",
-                f"{pm(entry['mean'], spread_of(entry))} ({entry['n_learners']} × {entry['episodes']})",
+                f"{pm(entry['mean'], spread_of(entry))} ({sizes([entry])})",
                 random_returns.get(env_id, "—"),
                 *paper,
                 commit(summary),
                 code(f"{rel}/"),
             ]
         )
-        if summary.get("reproduce"):
-            commands.append(summary["reproduce"].replace("--out OUT", f"--out runs/{rel.name}"))
+        commands += reproduce(summary, rel.name)
     not_run = sorted(set(PAPER_MUJOCO) - {r[0].split("-v")[0] for r in rows})
     header = [
         "env",
@@ -536,32 +482,46 @@ on 4 GPUs (5 distillations). Ours: mean ± std over the fresh learners' mean ret
 {rule(rules)} (Gaussian with the file's log-std). Our random agent: 100 uniform-random episodes
 (`{bench}`). Paper: mean ± std as printed in Table 3. Not run here: {", ".join(not_run)}.
 
-{table(header, rows)}
+{markdown_table(header, rows)}
 
 {shell(commands)}
 """
 
 
+def game_score(entry: dict) -> str:
+    """``"mean ± std (learners × games)"``; for a single agent ``"mean ± std (N games)"``."""
+    n, games = entry["n_learners"], entry["episodes"]
+    return f"{pm(entry['mean'], spread_of(entry))} ({f'{n} × {games}' if n > 1 else f'{games} games'})"
+
+
 def atari_section() -> str:
     published = Path("results/atari/centipede_published.json")
     centipede = load_json(published)
-    rows = []
-    for key, label, paper in (
-        ("l0", "Centipede, authors' file `l = 0` (full distillation), k = 10", "8,042 ± 492 (Table 2)"),
-        ("l1", "Centipede, authors' file `l = 1` + encoder, k = 10", "8,144 ± 614 (Table 2)"),
-        ("random", "Centipede, uniform-random agent", "2,443 ± 1,288 (Table 8b)"),
-    ):
-        e = centipede[key]
-        games = f"{e['n_learners']} × {e['episodes']}" if e["n_learners"] > 1 else f"{e['episodes']} games"
-        rows.append([label, f"{pm(e['mean'], spread_of(e))} ({games})", paper, code(str(published))])
+    table2, random = PAPER["table2"]["cells"], PAPER["table8b"]["cells"]
+    rows = [
+        [label, game_score(centipede[key]), paper, code(str(published))]
+        for key, label, paper in (
+            (
+                "l0",
+                "Centipede, authors' file `l = 0` (full distillation), k = 10",
+                cited(table2["Centipede"]["l = 0"], "table2"),
+            ),
+            (
+                "l1",
+                "Centipede, authors' file `l = 1` + encoder, k = 10",
+                cited(table2["Centipede"]["l = 1"], "table2"),
+            ),
+            ("random", "Centipede, uniform-random agent", cited(random["Centipede"], "table8b")),
+        )
+    ]
     pong = [
         (
             "pong-l4-ppmo",
             "Pong (`ALE/Pong-v5`), PPMO `l = 4`, 30 min on CPU",
-            "21.0 ± 0.01 (Table 2, `l = 4`)",
+            cited(table2["Pong"]["l = 4"], "table2", "`l = 4`"),
         ),
-        ("pong-sb3-ppo", "Pong, SB3 PPO, 30 min on CPU", "17.3 ± 3.8 (Table 2, RL)"),
-        ("pong-random", "Pong, uniform-random agent", "-20.3 ± 1.0 (Table 8b)"),
+        ("pong-sb3-ppo", "Pong, SB3 PPO, 30 min on CPU", cited(table2["Pong"]["RL"], "table2", "RL")),
+        ("pong-random", "Pong, uniform-random agent", cited(random["Pong"], "table8b")),
     ]
     rules = {"sample"}
     commands = [
@@ -571,20 +531,11 @@ def atari_section() -> str:
         rel = Path("results/atari") / name
         summary, evaluation = load_json(rel / "summary.json"), load_json(rel / "eval.json")
         rules.add(evaluation["action_rule"])
-        e = next(iter(evaluation["results"].values()))
-        games = f"{e['n_learners']} × {e['episodes']}" if e["n_learners"] > 1 else f"{e['episodes']} games"
+        score = game_score(next(iter(evaluation["results"].values())))
         detail = f", {summary['meta_epochs']} meta-epochs" if summary.get("meta_epochs") else ""
-        rows.append(
-            [
-                f"{label}{detail}",
-                f"{pm(e['mean'], spread_of(e))} ({games})",
-                paper,
-                code(f"{rel}/"),
-            ]
-        )
-        if summary.get("reproduce"):
-            commands.append(summary["reproduce"].replace("--out OUT", f"--out runs/{name}"))
-        else:
+        rows.append([f"{label}{detail}", score, paper, code(f"{rel}/")])
+        commands += reproduce(summary, name)
+        if not summary.get("reproduce"):
             config = load_toml(rel / "config.toml")
             budget = f" --time-budget {config['time_budget']:g}" if config.get("time_budget") else ""
             commands.append(
@@ -599,7 +550,7 @@ over games for a single agent. Centipede: the paper authors' published files, im
 games). Pong: our own 30-minute CPU runs, which stay at random play; the paper's Pong `l = 4`
 took about 17,000 meta-epochs on 6 GPUs. More in [Atari](atari.md).
 
-{table(["row", "ours", "paper", "source"], rows)}
+{markdown_table(["row", "ours", "paper", "source"], rows)}
 
 {shell(commands)}
 """
@@ -612,9 +563,8 @@ def imported_and_random_section() -> str:
     rows = [
         [
             "2D cart-pole, authors' file `distiller_sd_2dcp_b3.pt` (k = 3), imported",
-            f"{pm(e['mean'], spread_of(e))} ({e['n_learners']} × {e['episodes']}, "
-            f"{rule({data['action_rule']})})",
-            f"{PAPER_TABLE1[(2, 3)][0]} (Table 1, 2D 3-shot Λ)",
+            f"{pm(e['mean'], spread_of(e))} ({sizes([e])}, {rule({data['action_rule']})})",
+            cited(PAPER_TABLE1[(2, 3)][0], "table1", "2D 3-shot Λ"),
             code(str(rel)),
         ]
     ]
@@ -632,7 +582,7 @@ def imported_and_random_section() -> str:
             [
                 f"{n_dims}D cart-pole, uniform-random agent",
                 f"{pm(r['mean'], r['std'])} ({r['episodes']} episodes)",
-                f"{PAPER_RANDOM_CARTPOLE[n_dims]} (Table 8a)",
+                cited(PAPER_RANDOM_CARTPOLE[n_dims], "table8a"),
                 code(f"{rel_dir}/eval.json"),
             ]
         )
@@ -646,7 +596,7 @@ The published 2D cart-pole file, converted by `taskdistill import` and scored by
 lands on the paper's number: our pipeline reads their files as they were meant. The random agents
 set the floor every table above is read against.
 
-{table(["row", "ours", "paper", "source"], rows)}
+{markdown_table(["row", "ours", "paper", "source"], rows)}
 
 {shell(commands)}
 """
@@ -659,27 +609,28 @@ def zoo_section() -> str:
     for name, entry in index.items():
         n_dims, k = entry["env_kwargs"].get("n_dims", 1), entry["k"]
         e = entry["evaluation"]
-        paper = PAPER_TABLE1.get((n_dims, k), (PAPER_BELOW_KMIN.get((n_dims, k), "—"),))[0]
+        paper = paper_lambda(n_dims, k)
         p01 = entry.get("learner_p01")
         rows.append(
             [
                 f"`zoo:{name}`",
                 str(k),
                 paper,
-                f"{pm(e['mean'], e['learner_std'])} ({e['n_learners']} × {e['episodes']}, "
+                f"{pm(e['mean'], e['learner_std'])} ({sizes([e])}, "
                 f"{rule({entry['action_rule']})}, seed {entry['eval_seed']})",
-                num(p01) if p01 is not None else "—",
+                num(p01),
                 f"`{entry['command']}`",
                 code(str(rel)),
             ]
         )
+    header = ["file", "k", "paper (Λ)", "stored evaluation", "p01 of 3,000 learners", "command", "source"]
     return f"""## The zoo
 
 The files shipped in the package (`taskdistill zoo list`), each the run of its N picked by the
 highest 1st percentile over 3,000 fresh learners (`results/ppmo/build_zoo.py`: a pick, so these
 are not a seed median; the Λ table above has those).
 
-{table(["file", "k", "paper (Λ)", "stored evaluation", "p01 of 3,000 learners", "command", "source"], rows)}
+{markdown_table(header, rows)}
 """
 
 

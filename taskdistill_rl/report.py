@@ -14,43 +14,18 @@ still printed but flagged with a footnote that gives the return ratio.
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskdistill_rl.errors import TaskDistillError
 from taskdistill_rl.io import atomic_write
+from taskdistill_rl.tables import Spread, markdown_table, number
 
 EQUIVALENT_RETURN = 0.9
 """Distilled / RL median return below which the two routes' agents are called not equivalent and
 the break-even is flagged (a cheaper but clearly worse agent is not a saving)."""
 
 _SLOTS = {"distill": "distill", "baseline-ppo": "rl", "baseline-random": "random"}
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Median, range and count of one quantity over the runs of one kind."""
-
-    median: float
-    low: float
-    high: float
-    n: int
-
-    @staticmethod
-    def of(values: list[float]) -> Spread | None:
-        """``None`` for no values (no run of that kind, or no run that recorded the quantity)."""
-        if not values:
-            return None
-        return Spread(statistics.median(values), min(values), max(values), len(values))
-
-    def format(self, digits: int = 1, spec: str = "f") -> str:
-        """``"495.3 (479.3–500.0, 3 runs)"``; one run: ``"495.3 (1 run)"``."""
-        median = f"{self.median:.{digits}{spec}}"
-        if self.n == 1:
-            return f"{median} (1 run)"
-        return f"{median} ({self.low:.{digits}{spec}}–{self.high:.{digits}{spec}}, {self.n} runs)"
 
 
 def _mean_return(summary: dict) -> float:
@@ -136,10 +111,6 @@ def collect(run_dirs: list[Path]) -> dict[str, EnvRuns]:
     return by_env
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def _cell(spread: Spread | None, digits: int = 1, spec: str = "f") -> str:
     return "—" if spread is None else spread.format(digits, spec)
 
@@ -163,14 +134,12 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
         "beyond which distilling once is cheaper than training each agent with RL, from the median",
         "wall times. It assumes equally good agents: when the distilled median return is below",
         f"{EQUIVALENT_RETURN:.0%} of the RL median, the break-even is flagged (†) with a footnote.",
-        "",
-        "| environment | random | direct RL (PPO) | distilled | ratio | RL wall s | distill wall s "
-        "| fit s/agent | break-even agents |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    footnotes = []
+    header = ["environment", "random", "direct RL (PPO)", "distilled", "ratio"]
+    header += ["RL wall s", "distill wall s", "fit s/agent", "break-even agents"]
+    rows, footnotes = [], []
     for runs in by_env.values():
-        break_even = _fmt(runs.break_even())
+        break_even = number(runs.break_even())
         if runs.break_even() is not None and runs.equivalent() is False:
             break_even += " †"
             footnotes.append(
@@ -178,12 +147,11 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
                 f"{EQUIVALENT_RETURN:.0%}): agents are not equivalent, so this break-even compares a "
                 "cheaper but worse agent with the RL one."
             )
-        lines.append(
-            f"| {runs.label} | {_cell(runs.returns('random'))} | {_cell(runs.returns('rl'))} "
-            f"| {_cell(runs.returns('distill'))} | {_fmt(runs.ratio(), 2)} "
-            f"| {_cell(runs.wall_seconds('rl'))} | {_cell(runs.wall_seconds('distill'))} "
-            f"| {_cell(runs.fit_seconds(), 2, 'g')} | {break_even} |"
-        )
+        returns = [_cell(runs.returns(kind)) for kind in ("random", "rl", "distill")]
+        walls = [_cell(runs.wall_seconds(kind)) for kind in ("rl", "distill")]
+        fit = _cell(runs.fit_seconds(), 2, "g")
+        rows.append([runs.label, *returns, number(runs.ratio(), 2), *walls, fit, break_even])
+    lines += ["", markdown_table(header, rows)]
     if footnotes:
         lines += ["", *footnotes]
     lines += [
