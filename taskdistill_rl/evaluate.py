@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 import torch
-from torch.func import functional_call, vmap
 
 from taskdistill_rl.compat import check_compatible, env_actions, file_actions
 from taskdistill_rl.dataset import DistilledDataset
@@ -229,18 +228,18 @@ class _Actor:
     def _forward_rows(self, obs: torch.Tensor, learner: torch.Tensor, changed: bool) -> torch.Tensor:
         if len(self.population.groups) != 1:
             raise InvalidInputError("queued evaluation (Atari, max_steps) takes learners of one architecture")
-        _, skeleton, params = self.population.groups[0]
+        _, _, params = self.population.groups[0]
         playing = learner.clamp(min=0)
         if self._rows is None:
             self._rows = {name: p[playing].clone() for name, p in params.items()}
             self._row_learner = playing.clone()
-            self._row_forward = vmap(lambda p, o: functional_call(skeleton, p, (o.unsqueeze(0),)).squeeze(0))
         elif changed:
             for s in ((learner >= 0) & (playing != self._row_learner)).nonzero().flatten().tolist():
                 self._row_learner[s] = playing[s]
                 for name, p in params.items():
                     self._rows[name][s] = p[playing[s]]
-        return self._row_forward(self._rows, obs)
+        # each sub-env a learner of its own, acting on its one observation
+        return self.population.acting[0](self._rows, obs.unsqueeze(1)).squeeze(1)
 
 
 def _rollout(ds, population, env_id, env_kwargs, episodes, seed, deterministic, device) -> torch.Tensor:

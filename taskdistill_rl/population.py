@@ -3,13 +3,14 @@ in one batched step per architecture, and act with them at once.
 
 A :class:`Population` is what evaluation (:mod:`taskdistill_rl.evaluate`) rolls out and what
 :class:`~taskdistill_rl.stacked.StackedMLPs` rearranges for speed; sampling straight into stacked
-parameters (:func:`sample_population`) builds no per-learner module.
+parameters (:func:`sample_population`) builds no per-learner module. :class:`GroupedLearners` is
+how M learners of one architecture act at once, here, in PPMO's rollouts and in its loss.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import inner_step, mlp_layers, mlp_population_step_
+from taskdistill_rl.inner import Params, inner_step, mlp_forward, mlp_layers, mlp_population_step_
 from taskdistill_rl.learners import LearnerDistribution, RandomMLPLearners, make_learners
 
 
@@ -25,20 +26,76 @@ def _architecture(module: nn.Module) -> tuple:
     return tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
 
 
+class GroupedLearners:
+    """M learners of one architecture acting at once, learner ``m`` with its parameters
+    ``params[m]`` on its own observations: the one place that chooses how (issue 26). A plain MLP
+    (:func:`~taskdistill_rl.inner.mlp_layers`) acts through
+    :func:`~taskdistill_rl.inner.mlp_forward`'s batched matmuls, any other architecture through
+    ``torch.vmap`` over ``functional_call``. Observations are the learners' inputs: encoding and
+    normalising them is the caller's business.
+
+    Args:
+        skeleton: the architecture; its own parameters are never used (it may live on the meta
+            device), only their names and shapes.
+
+    Examples:
+        >>> from taskdistill_rl.learners import make_learners
+        >>> dist = make_learners("lambda", in_features=4, out_features=2)
+        >>> params = dist.sample_stacked(3, torch.Generator().manual_seed(0))  # M = 3
+        >>> learners = GroupedLearners(dist.build())
+        >>> learners(params, torch.randn(3, 5, 4)).shape  # learner m on obs[m]
+        torch.Size([3, 5, 2])
+        >>> learners.shares(params, torch.randn(15, 4)).shape  # rows 5m..5m+4: learner m
+        torch.Size([15, 2])
+    """
+
+    def __init__(self, skeleton: nn.Module):
+        self.skeleton = skeleton
+        self.layers = mlp_layers(skeleton)  # None: not a plain MLP, act through vmap
+        self._dims = {name: p.dim() for name, p in skeleton.named_parameters()}
+
+    def __call__(self, params: Params, obs: torch.Tensor) -> torch.Tensor:
+        """``obs [M, B, *in]`` (learner ``m`` sees ``obs[m]``) -> ``[M, B, *out]`` for ``params``
+        stacked ``[M, *shape]``. The parameters of one learner (the skeleton's shapes, as inside a
+        ``vmap``) act on ``obs [B, *in]``; an MLP's stacked ones also on ``obs [B, in]`` shared by
+        all M (``mlp_forward`` broadcasts)."""
+        if self.layers is not None:
+            return mlp_forward(self.layers, params, obs)
+        if not any(p.dim() > self._dims[name] for name, p in params.items()):  # one learner
+            return functional_call(self.skeleton, params, (obs,))
+        # a stack of one as well: a plain call's outputs can differ from vmap's in the last bit
+        return vmap(lambda p, o: functional_call(self.skeleton, p, (o,)))(params, obs)
+
+    def shares(self, params: Params, obs: torch.Tensor) -> torch.Tensor:
+        """``obs [N, *in]`` in M equal consecutive shares (learner ``m`` acts on rows
+        ``m N/M .. (m+1) N/M - 1``) -> ``[N, *out]``. One learner that is not an MLP (e.g. one
+        Nature-CNN) acts on the whole batch in a plain call, no vmap."""
+        m = next(iter(params.values())).shape[0]
+        if m == 1 and self.layers is None:
+            return self({name: p[0] for name, p in params.items()}, obs)
+        out = self(params, obs.reshape(m, -1, *obs.shape[1:]))
+        return out.reshape(obs.shape[0], *out.shape[2:])
+
+
 @dataclass
 class Population:
     """Fitted learners grouped by architecture: per group, the learners' indices, a stateless
-    skeleton (meta device) and their parameters stacked along a leading learner dimension."""
+    skeleton (meta device) and their parameters stacked along a leading learner dimension;
+    ``acting`` holds each group's :class:`GroupedLearners`."""
 
     groups: list[tuple[torch.Tensor, nn.Module, dict[str, torch.Tensor]]]
     size: int
+    acting: list[GroupedLearners] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.acting = [GroupedLearners(skeleton) for _, skeleton, _ in self.groups]
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs [size, batch, *obs_shape]`` (learner i sees ``obs[i]``) -> ``[size, batch, out]``."""
         out = None
-        for index, skeleton, params in self.groups:
+        for (index, _, params), learners in zip(self.groups, self.acting, strict=True):
             part = obs if len(self.groups) == 1 else obs[index]
-            y = vmap(lambda p, o, s=skeleton: functional_call(s, p, (o,)))(params, part)
+            y = learners(params, part)
             if len(self.groups) == 1:
                 return y
             if out is None:
@@ -131,4 +188,4 @@ def distribution_for(ds: DistilledDataset, name: str) -> LearnerDistribution:
     return make_learners(name, **kwargs)
 
 
-__all__ = ["Population", "distribution_for", "fit_population", "sample_population"]
+__all__ = ["GroupedLearners", "Population", "distribution_for", "fit_population", "sample_population"]

@@ -20,7 +20,6 @@ from typing import ClassVar
 import torch
 from tensordict import TensorDict
 from torch import nn
-from torch.func import functional_call
 from torchrl.collectors import Collector
 from torchrl.envs import EnvBase
 from torchrl.objectives import ValueEstimators
@@ -40,9 +39,10 @@ from taskdistill_rl.envs import BatchedNDCartPole
 from taskdistill_rl.envs.atari import as_float_frames
 from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.errors import DivergenceError, InvalidInputError
-from taskdistill_rl.inner import Params, mlp_forward, mlp_layers
+from taskdistill_rl.inner import Params
 from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, merge_moments
+from taskdistill_rl.population import GroupedLearners
 from taskdistill_rl.seeds import EPOCH_SEED_STRIDE, STREAM_SEED_STRIDE
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class PPMO(Algorithm):
         self.policy_net = self.learners.build().to(self.device)
         self.head = self.dataset.trainable(self.policy_net)  # what the inner step trains
         wrap = (lambda net: NormalizedInput(net, self.dataset)) if config.normalize_obs else None
-        self.acting = _GroupedLearners(self.head, self.dataset)
+        self.acting = _ActingLearners(self.head, self.dataset)
         self.actor = make_actor(
             self.acting if wrap is None else wrap(self.acting), log_std=self.dataset.log_std
         )
@@ -485,29 +485,22 @@ class PPMO(Algorithm):
             self.env.set_seed(self.stream_seed + EPOCH_SEED_STRIDE * self.meta_epoch)
 
 
-class _GroupedLearners(nn.Module):
+class _ActingLearners(nn.Module):
     """The acting policy of a meta-epoch: M one-step learners θ¹ (``params``, stacked), learner
-    ``m`` acting on the m-th equal share of the batch's envs, on the dataset's encoder features."""
+    ``m`` acting on the m-th equal share of the batch's envs (:meth:`GroupedLearners.shares`), on
+    the dataset's encoder features."""
 
     def __init__(self, head: nn.Module, dataset: DistilledDataset):
         super().__init__()
-        self.__dict__["head"] = head  # the architecture; its own parameters are never used
+        self.learners = GroupedLearners(head)  # not a module: the head's own parameters are never used
         self.__dict__["dataset"] = dataset
-        self.layers = mlp_layers(head)  # None: not a plain MLP, act through vmap
         self.params: Params = {}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         features = self.dataset.encode(as_float_frames(obs))
         if not self.params:  # direct RL: the encoder is the whole learner
             return features
-        m = next(iter(self.params.values())).shape[0]
-        if m == 1 and self.layers is None:  # e.g. one Nature-CNN: no vmap needed
-            return functional_call(self.head, {name: p[0] for name, p in self.params.items()}, (features,))
-        grouped = features.reshape(m, -1, *features.shape[1:])
-        if self.layers is not None:
-            return mlp_forward(self.layers, self.params, grouped).reshape(features.shape[0], -1)
-        out = torch.vmap(lambda p, x: functional_call(self.head, p, (x,)))(self.params, grouped)
-        return out.reshape(features.shape[0], *out.shape[2:])
+        return self.learners.shares(self.params, features)
 
 
 __all__ = ["PPMO", "Rollout"]

@@ -17,14 +17,14 @@ from tensordict import TensorDict, TensorDictBase, TensorDictParams
 from tensordict.nn import TensorDictModule
 from tensordict.utils import NestedKey
 from torch import nn
-from torch.func import functional_call
 from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.utils import _reduce, dispatch_value_estimator
 
 from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import Params, inner_step, mlp_forward, mlp_layers
+from taskdistill_rl.inner import Params, inner_step
+from taskdistill_rl.population import GroupedLearners
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -110,7 +110,7 @@ class PPMOLoss(LossModule):
         self.inner_steps = inner_steps
         self.reduction = reduction
         self._param_dims = {name: p.dim() for name, p in learner.named_parameters()}
-        self._layers = mlp_layers(learner)  # a plain MLP: M initialisations broadcast, no vmap
+        self._acting = GroupedLearners(learner)  # a plain MLP: M initialisations broadcast, no vmap
 
     # -- value estimation (as ClipPPOLoss) -----------------------------------------------------------
     def make_value_estimator(self, value_type: ValueEstimators | None = None, **hyperparams):
@@ -150,13 +150,13 @@ class PPMOLoss(LossModule):
         return inner_step(self.learner, theta0, features, ds.label, ds.inner_lr, steps=self.inner_steps)
 
     def act(self, theta: Params, observation: torch.Tensor) -> torch.Tensor:
-        """The learner's raw output (logits / action mean) for environment observations."""
+        """The learner's raw output (logits / action mean) for environment observations: one
+        learner's ``theta`` on ``[B, *obs_shape]``, or M stacked on ``[M, B, *obs_shape]`` (an MLP's
+        also on a shared ``[B, *obs_shape]``), through :class:`GroupedLearners`."""
         ds = self.dataset
-        if self._layers is None:
-            return functional_call(self.learner, theta, (ds.encode(ds.normalize(observation)),))
         lead = observation.shape[: observation.dim() - len(ds.obs_shape)]  # [B] or [M, B]
         features = ds.encode(ds.normalize(observation.reshape(-1, *ds.obs_shape)))
-        return mlp_forward(self._layers, theta, features.reshape(*lead, -1))
+        return self._acting(theta, features.reshape(*lead, *features.shape[1:]))
 
     def _policy_terms(self, theta0: Params, observation, action, old_log_prob, advantage):
         dist = action_distribution(self.act(self.adapted_params(theta0), observation), self.dataset.log_std)
@@ -221,7 +221,7 @@ class PPMOLoss(LossModule):
         if self.normalize_advantage and advantage.numel() > 1:
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         terms = self._policy_terms
-        if self._stacked(theta0) and self._layers is None:  # MLPs broadcast over M instead
+        if self._stacked(theta0) and self._acting.layers is None:  # MLPs broadcast over M instead
             paired = tensordict.batch_dims == 2  # [M, B]: each initialisation its own frames
             data_dim = 0 if paired else None
             terms = torch.vmap(terms, in_dims=(0, *(data_dim,) * 4), randomness="same")

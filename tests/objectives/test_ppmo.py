@@ -245,7 +245,7 @@ def test_mlp_broadcast_path_equals_the_vmap_path(paired):
     _, stacked = _stacked_inits(ds, theta0)
     data = td.reshape(3, 20) if paired else td
     generic = PPMOLoss(loss.learner, ds, loss.critic_network)
-    generic._layers = None  # as for a learner that is not a plain MLP
+    generic._acting.layers = None  # as for a learner that is not a plain MLP
     a, b = loss(data, stacked)["loss_objective"], generic(data, stacked)["loss_objective"]
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     for ga, gb in zip(
