@@ -8,16 +8,9 @@ from typing import ClassVar
 import pytest
 import torch
 
-from taskdistill_rl.baselines.teacher_states import (
-    SOURCE,
-    Candidate,
-    CandidateScorer,
-    TeacherStatesConfig,
-    collect_teacher_states,
-    run_teacher_states,
-    search_states,
-    teacher_logits,
-)
+from taskdistill_rl.baselines.state_search import Candidate, CandidateScorer, search_states
+from taskdistill_rl.baselines.teacher import collect_teacher_states, teacher_logits
+from taskdistill_rl.baselines.teacher_states import SOURCE, TeacherStatesConfig, run_teacher_states
 from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.envs import make_env
@@ -166,6 +159,17 @@ def test_cli_errors_are_one_line(capsys, tmp_path, args, message):
     assert not out.exists()  # validated before OUT is created
 
 
+def test_the_pieces_keep_their_old_import_path():
+    """Issue 26 split the teacher and the search out of teacher_states; their names still import
+    from there, as the same objects."""
+    from taskdistill_rl.baselines import state_search, teacher, teacher_states
+
+    for module in (state_search, teacher):
+        for name in module.__all__:
+            assert getattr(teacher_states, name) is getattr(module, name)
+            assert name in teacher_states.__all__
+
+
 def test_k_is_refused_for_other_algos(capsys):
     assert main(["baseline", "--algo", "random", "--k", "2", "-q"]) == 1
     assert "--k applies to --algo teacher-states only" in capsys.readouterr().err
@@ -238,7 +242,7 @@ SCRIPTED = replace(TINY, random_batches=2, local_batches=2, final_candidates=3, 
 
 @pytest.fixture
 def scripted_search(monkeypatch):
-    monkeypatch.setattr("taskdistill_rl.baselines.teacher_states.CandidateScorer", _ScriptedScorer)
+    monkeypatch.setattr("taskdistill_rl.baselines.state_search.CandidateScorer", _ScriptedScorer)
     g = torch.Generator().manual_seed(0)
     result = search_states(torch.randn(40, 4, generator=g), torch.randn(40, 2, generator=g), SCRIPTED)
     return result, _ScriptedScorer.calls
