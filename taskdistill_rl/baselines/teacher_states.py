@@ -15,9 +15,11 @@ are reported.
 
 The pieces have their own modules: the teacher's labels, buffer and returns in
 :mod:`taskdistill_rl.baselines.teacher`, the search in :mod:`taskdistill_rl.baselines.state_search`.
-This one holds the run's options, the file it writes and :func:`run_teacher_states`, which puts
-them together (teacher, buffer, search, file); it re-exports the pieces' names, so that their old
-import path from here keeps working.
+This one holds the run's options, the file it writes and the two entry points that put the pieces
+together: :func:`run_teacher_states` (teacher, buffer, search, file) and
+:func:`run_teacher_states_baseline` (that, then the file's evaluation and the run's records: what
+``taskdistill baseline --algo teacher-states`` prints and writes). It re-exports the pieces' names,
+so that their old import path from here keeps working.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.factory import check_env_id, describe_preprocessing, env_family
 from taskdistill_rl.errors import InvalidInputError
+from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.learners import default_learner
+from taskdistill_rl.results import evaluation_record, results_entry
 from taskdistill_rl.rundir import RunLayout
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,7 @@ LAYOUT = RunLayout(
     markers=("summary.json", "eval.json", "distilled.pt", "teacher.zip"),
     outputs=("summary.json", "eval.json", "distilled.pt", "teacher.zip", "search.csv", "config.toml"),
 )
+EVAL_LEARNERS = 100  # fresh learners in the file's evaluation, as many as distill's final one
 
 
 @dataclass(frozen=True)
@@ -294,7 +300,136 @@ def run_teacher_states(
     )
 
 
+# -- the whole baseline run ----------------------------------------------------------------------
+@dataclass
+class TeacherStatesRun:
+    """What :func:`run_teacher_states_baseline` returns: the file, how it was made, its evaluation
+    and the run's records (what ``taskdistill baseline --algo teacher-states`` prints and writes)."""
+
+    config: TeacherStatesConfig
+    #: the teacher, its buffer, the search and the file (:func:`run_teacher_states`)
+    result: TeacherStatesResult
+    #: the file's evaluation: an ``eval.json`` record (:func:`~taskdistill_rl.results.evaluation_record`)
+    evaluation: dict
+    #: the ``summary.json`` facts, without the volatile ones
+    #: :func:`~taskdistill_rl.results.write_summary` adds
+    summary: dict
+    #: the ``taskdistill baseline`` command that reproduces the file: the search bounded by the
+    #: batches this run reached, so that it does not depend on the machine's speed
+    reproduce: str
+
+    @property
+    def dataset(self) -> DistilledDataset:
+        """The distilled file: the chosen states, the teacher's logits there, the step size."""
+        return self.result.dataset
+
+    @property
+    def wall_seconds(self) -> float:
+        """Teacher training, buffer collection and search (the evaluation is not counted)."""
+        return sum(self.result.seconds.values())
+
+    @property
+    def env_frames(self) -> int:
+        """The teacher's training timesteps."""
+        return int(self.result.teacher.model.num_timesteps)
+
+
+def run_teacher_states_baseline(
+    config: TeacherStatesConfig,
+    *,
+    episodes: int = 100,
+    progress: Callable[[str, dict], None] | None = None,
+) -> TeacherStatesRun:
+    """The teacher-states baseline run: :func:`run_teacher_states`, then the file evaluated as
+    ``distill`` evaluates its own (:data:`EVAL_LEARNERS` fresh Λ learners x ``episodes`` sampled
+    episodes, on the distiller's evaluation seed), and the run's records.
+
+    Args:
+        config: the run's options.
+
+    Keyword Args:
+        episodes: episodes per learner in the evaluation.
+        progress: called as ``progress(stage, info)``: ``("teacher", point)`` after each of the
+            teacher's evaluated chunks (:func:`~taskdistill_rl.baselines.sb3_ppo.train_ppo`'s
+            ``on_chunk`` point), ``("search", row)`` after each search batch (a
+            :data:`SEARCH_FIELDS` row), then ``("evaluate", {"n_learners": ..., "episodes": ...})``
+            once, before the evaluation.
+
+    Raises:
+        UnknownEnvError, InvalidInputError: see :func:`check_supported`.
+        ImportError: stable-baselines3 is not installed.
+    """
+    from taskdistill_rl.distill import fit_seconds_per_learner  # distill.py brings the outer algorithms
+
+    def report(stage: str) -> Callable[[dict], None] | None:
+        return None if progress is None else lambda info: progress(stage, info)
+
+    result = run_teacher_states(config, on_teacher_chunk=report("teacher"), on_batch=report("search"))
+    ds, search, seconds, teacher = result.dataset, result.search, result.seconds, result.teacher
+    if progress is not None:
+        progress("evaluate", {"n_learners": EVAL_LEARNERS, "episodes": episodes})
+    eval_seed = config.seed + EVAL_SEED_OFFSET  # the distiller's final evaluation, on the same seeds
+    returns = evaluate_distributions(
+        ds,
+        ["lambda"],
+        env_id=config.env,
+        env_kwargs=config.env_kwargs,
+        n_learners=EVAL_LEARNERS,
+        episodes=episodes,
+        seed=eval_seed,
+    )
+    evaluation = evaluation_record(
+        env_id=config.env,
+        env_kwargs=config.env_kwargs,
+        k=config.k,
+        seed=eval_seed,
+        deterministic=False,
+        results={"lambda": results_entry(returns["lambda"], n_learners=EVAL_LEARNERS)},
+    )
+    reproduce = (
+        f"taskdistill baseline --algo teacher-states --env {config.env}"
+        + "".join(f" --env-kwargs {key}={value!r}" for key, value in config.env_kwargs.items())
+        + f" --k {config.k} --seed {config.seed}"
+        + f" --search-batches {search.batches['random']},{search.batches['local']}"
+        + f" --episodes {episodes} --out OUT"
+    )
+    summary = {
+        "kind": "baseline-teacher-states",
+        "env": config.env,
+        "env_kwargs": config.env_kwargs,
+        "k": config.k,
+        "wall_seconds": sum(seconds.values()),
+        "seconds": seconds,
+        "search_budget_seconds": config.time_budget,
+        "env_frames": int(teacher.model.num_timesteps),
+        "final_inner_lr": float(ds.inner_lr.detach()),
+        "evaluation": evaluation,
+        "fit_seconds_per_learner": fit_seconds_per_learner(ds),
+        "teacher": {
+            "algo": "sb3-ppo",
+            "timesteps": int(teacher.model.num_timesteps),
+            "reached_target": teacher.reached_target,
+            "train_seconds": seconds["teacher_train"],
+            "return_mean": float(result.teacher_returns.mean()),
+            "return_std": float(result.teacher_returns.std(unbiased=False)),
+        },
+        "search": {
+            "buffer_states": len(result.states),
+            "buffer_rows": list(search.best.rows),
+            "batches": search.batches,
+            "candidates_scored": search.evaluated,
+            "final_score": search.score,
+            "seconds": search.wall_seconds,
+        },
+        "reproduce": reproduce,
+    }
+    return TeacherStatesRun(
+        config=config, result=result, evaluation=evaluation, summary=summary, reproduce=reproduce
+    )
+
+
 __all__ = [
+    "EVAL_LEARNERS",
     "LAYOUT",
     "SEARCH_FIELDS",
     "SOURCE",
@@ -303,11 +438,13 @@ __all__ = [
     "SearchResult",
     "TeacherStatesConfig",
     "TeacherStatesResult",
+    "TeacherStatesRun",
     "check_supported",
     "collect_buffer",
     "collect_teacher_states",
     "make_dataset",
     "run_teacher_states",
+    "run_teacher_states_baseline",
     "search_states",
     "teacher_logits",
     "teacher_returns",

@@ -10,12 +10,19 @@ import torch
 
 from taskdistill_rl.baselines.state_search import Candidate, CandidateScorer, search_states
 from taskdistill_rl.baselines.teacher import collect_teacher_states, teacher_logits
-from taskdistill_rl.baselines.teacher_states import SOURCE, TeacherStatesConfig, run_teacher_states
+from taskdistill_rl.baselines.teacher_states import (
+    EVAL_LEARNERS,
+    SOURCE,
+    TeacherStatesConfig,
+    run_teacher_states,
+    run_teacher_states_baseline,
+)
 from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
 from taskdistill_rl.evaluate import evaluate_dataset
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 pytest.importorskip("stable_baselines3")
 
@@ -110,6 +117,29 @@ def test_search_is_reproducible_from_its_seed(run):
     assert a.batches == {"random": 1, "local": 1, "final": 1}
     assert a.evaluated == 2 * config.batch_candidates + config.final_candidates
     assert [row["phase"] for row in a.history] == ["random", "local", "final"]
+
+
+def test_the_baseline_run_evaluates_the_file_and_reports_each_stage_in_order(run):
+    """What the CLI prints and writes comes from one library call; progress reaches its callback."""
+    stages = []
+    baseline = run_teacher_states_baseline(
+        TINY, episodes=1, progress=lambda stage, info: stages.append((stage, info))
+    )
+    assert torch.equal(baseline.dataset.observation.detach(), run.dataset.observation.detach())
+    names = [stage for stage, _ in stages]
+    assert names[0] == "teacher" and names.count("evaluate") == 1
+    assert [info["phase"] for stage, info in stages if stage == "search"] == ["random", "local", "final"]
+    assert stages[-1] == ("evaluate", {"n_learners": EVAL_LEARNERS, "episodes": 1})
+    evaluation = baseline.evaluation
+    assert evaluation["seed"] == TINY.seed + EVAL_SEED_OFFSET and evaluation["k"] == TINY.k
+    lam = evaluation["results"]["lambda"]
+    assert lam["n_learners"] == EVAL_LEARNERS == 100 and lam["episodes"] == 1
+    summary = baseline.summary
+    assert summary["kind"] == "baseline-teacher-states" and summary["evaluation"] is evaluation
+    assert summary["wall_seconds"] == baseline.wall_seconds
+    assert summary["env_frames"] == baseline.env_frames == baseline.result.teacher.model.num_timesteps
+    assert summary["reproduce"] == baseline.reproduce
+    assert baseline.reproduce.endswith("--k 2 --seed 0 --search-batches 1,1 --episodes 1 --out OUT")
 
 
 @pytest.mark.parametrize(
