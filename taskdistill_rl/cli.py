@@ -491,21 +491,18 @@ def _teacher_states_baseline(
 ) -> None:
     """``baseline --algo teacher-states``: train the teacher, search k of its states and the step size,
     write ``OUT/distilled.pt`` and evaluate it as ``distill`` evaluates its file (100 x episodes)."""
-    import contextlib
     import math
 
     import gymnasium as gym
 
     from taskdistill_rl.baselines.sb3_ppo import hyperparams_for
+    from taskdistill_rl.baselines.state_search import SEARCH_FIELDS
     from taskdistill_rl.baselines.teacher_states import (
         LAYOUT,
-        SEARCH_FIELDS,
         TeacherStatesConfig,
         check_supported,
-        run_teacher_states,
+        run_teacher_states_baseline,
     )
-    from taskdistill_rl.distill import fit_seconds_per_learner
-    from taskdistill_rl.evaluate import evaluate_distributions
 
     _, actions = check_supported(env, env_kwargs)  # unknown, continuous or image envs fail here
     if k is None:
@@ -553,91 +550,37 @@ def _teacher_states_baseline(
     resolved["hyperparams"] = {"teacher": hyperparams_for(env), "search": settings}
     if out_dir is not None:
         write_run_config(out_dir / "config.toml", resolved)
-    with _teacher_states_progress(quiet, config) as bar:
-        result = run_teacher_states(config, on_teacher_chunk=bar.on_chunk, on_batch=bar.on_batch)
-    ds, search = result.dataset, result.search
-    eval_seed = seed + EVAL_SEED_OFFSET  # the distiller's final evaluation, on the same seeds
-    status = f"evaluating: 100 fresh learners x {plural(episodes, 'episode')}"
-    with contextlib.nullcontext() if quiet else console.status(status):
-        returns = evaluate_distributions(
-            ds,
-            ["lambda"],
-            env_id=env,
-            env_kwargs=env_kwargs,
-            n_learners=100,
-            episodes=episodes,
-            seed=eval_seed,
-        )
-    evaluation = evaluation_record(
-        env_id=env,
-        env_kwargs=env_kwargs,
-        k=k,
-        seed=eval_seed,
-        deterministic=False,
-        results={"lambda": results_entry(returns["lambda"], n_learners=100)},
-    )
-    seconds = result.seconds
+    with _teacher_states_progress(quiet, config) as progress:
+        run = run_teacher_states_baseline(config, episodes=episodes, progress=progress)
+    seconds = run.result.seconds
     print_results(
         f"{env} {env_kwargs or ''} teacher-states baseline, k={k} (teacher {seconds['teacher_train']:.0f} s, "
         f"search {seconds['search']:.0f} s)",
-        evaluation["results"],
+        run.evaluation["results"],
         quiet,
     )
     if out_dir is None:
         return
-    ds.save(out_dir / "distilled.pt")
-    atomic_write(out_dir / "teacher.zip", lambda f: result.teacher.model.save(f))
-    write_csv(out_dir / "search.csv", SEARCH_FIELDS, search.history)
-    reproduce = (
-        f"taskdistill baseline --algo teacher-states --env {env}"
-        + "".join(f" --env-kwargs {key}={value!r}" for key, value in env_kwargs.items())
-        + f" --k {k} --seed {seed} --search-batches {search.batches['random']},{search.batches['local']}"
-        + f" --episodes {episodes} --out OUT"
-    )
-    write_run_config(out_dir / "config.toml", {**resolved, "reproduce": reproduce})
-    write_evaluation(out_dir / "eval.json", evaluation)
-    teacher = result.teacher
-    write_summary(
-        out_dir,
-        {
-            "kind": "baseline-teacher-states",
-            "env": env,
-            "env_kwargs": env_kwargs,
-            "k": k,
-            "wall_seconds": sum(seconds.values()),
-            "seconds": seconds,
-            "search_budget_seconds": config.time_budget,
-            "env_frames": int(teacher.model.num_timesteps),
-            "final_inner_lr": float(ds.inner_lr.detach()),
-            "evaluation": evaluation,
-            "fit_seconds_per_learner": fit_seconds_per_learner(ds),
-            "teacher": {
-                "algo": "sb3-ppo",
-                "timesteps": int(teacher.model.num_timesteps),
-                "reached_target": teacher.reached_target,
-                "train_seconds": seconds["teacher_train"],
-                "return_mean": float(result.teacher_returns.mean()),
-                "return_std": float(result.teacher_returns.std(unbiased=False)),
-            },
-            "search": {
-                "buffer_states": len(result.states),
-                "buffer_rows": list(search.best.rows),
-                "batches": search.batches,
-                "candidates_scored": search.evaluated,
-                "final_score": search.score,
-                "seconds": search.wall_seconds,
-            },
-            "reproduce": reproduce,
-        },
-    )
+    run.dataset.save(out_dir / "distilled.pt")
+    atomic_write(out_dir / "teacher.zip", lambda f: run.result.teacher.model.save(f))
+    write_csv(out_dir / "search.csv", SEARCH_FIELDS, run.result.search.history)
+    write_run_config(out_dir / "config.toml", {**resolved, "reproduce": run.reproduce})
+    write_evaluation(out_dir / "eval.json", run.evaluation)
+    write_summary(out_dir, run.summary)
 
 
 class _teacher_states_progress:
-    """Two rich progress bars: the teacher's PPO timesteps, then the search's seconds (or batches)."""
+    """Two rich progress bars: the teacher's PPO timesteps, then the search's seconds (or batches);
+    then a status line while the file is evaluated. The progress callback of
+    :func:`~taskdistill_rl.baselines.teacher_states.run_teacher_states_baseline`."""
 
     def __init__(self, quiet: bool, config):
+        import contextlib
+
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        self.quiet = quiet
+        self.shown = contextlib.ExitStack()  # the bars, then the status line
         self.by_batches = config.random_batches is not None
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -654,6 +597,9 @@ class _teacher_states_progress:
         unit = "batches" if self.by_batches else "s"
         self.search = self.progress.add_task("state search", total=total, unit=unit, info="", start=False)
 
+    def __call__(self, stage: str, info: dict) -> None:
+        {"teacher": self.on_chunk, "search": self.on_batch, "evaluate": self.on_evaluate}[stage](info)
+
     def on_chunk(self, point: dict) -> None:
         info = f"eval return {point['eval_mean']:.1f}"
         self.progress.update(self.teacher, completed=point["timesteps"], info=info)
@@ -665,12 +611,20 @@ class _teacher_states_progress:
         info = f"{row['phase']}, best return {row['best_score']:.1f}"
         self.progress.update(self.search, completed=done, info=info)
 
+    def on_evaluate(self, info: dict) -> None:
+        self.shown.close()  # the bars end
+        if not self.quiet:
+            status = (
+                f"evaluating: {info['n_learners']} fresh learners x {plural(info['episodes'], 'episode')}"
+            )
+            self.shown.enter_context(console.status(status))
+
     def __enter__(self):
-        self.progress.__enter__()
+        self.shown.enter_context(self.progress)
         return self
 
     def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+        return self.shown.__exit__(*exc)
 
 
 OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]

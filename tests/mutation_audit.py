@@ -58,13 +58,13 @@ MUTATIONS: dict[str, tuple[str, str, str, str]] = {
         "tests/test_distributed.py::test_only_rank_0_logs_metrics",
     ),
     "teacher-states-keeps-first-finalist": (
-        "taskdistill_rl/baselines/teacher_states.py",
+        "taskdistill_rl/baselines/state_search.py",
         "winner = int(scores.argmax())",
         "winner = 0",
         "tests/baselines/test_teacher_states.py::test_the_search_returns_the_finalist_with_the_best_final_score",
     ),
     "candidate-pool-worst-first": (
-        "taskdistill_rl/baselines/teacher_states.py",
+        "taskdistill_rl/baselines/state_search.py",
         "ranked = sorted(self.entries.values(), key=lambda e: e[1] / e[2], reverse=True)",
         "ranked = sorted(self.entries.values(), key=lambda e: e[1] / e[2])",
         "tests/baselines/test_teacher_states.py::test_the_final_phase_rescores_the_best_screened_candidates_best_first",

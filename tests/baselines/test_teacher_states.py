@@ -8,21 +8,21 @@ from typing import ClassVar
 import pytest
 import torch
 
+from taskdistill_rl.baselines.state_search import Candidate, CandidateScorer, search_states
+from taskdistill_rl.baselines.teacher import collect_teacher_states, teacher_logits
 from taskdistill_rl.baselines.teacher_states import (
+    EVAL_LEARNERS,
     SOURCE,
-    Candidate,
-    CandidateScorer,
     TeacherStatesConfig,
-    collect_teacher_states,
     run_teacher_states,
-    search_states,
-    teacher_logits,
+    run_teacher_states_baseline,
 )
 from taskdistill_rl.cli import main
 from taskdistill_rl.dataset import load_distilled
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.errors import InvalidInputError, UnknownEnvError
 from taskdistill_rl.evaluate import evaluate_dataset
+from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
 pytest.importorskip("stable_baselines3")
 
@@ -119,6 +119,29 @@ def test_search_is_reproducible_from_its_seed(run):
     assert [row["phase"] for row in a.history] == ["random", "local", "final"]
 
 
+def test_the_baseline_run_evaluates_the_file_and_reports_each_stage_in_order(run):
+    """What the CLI prints and writes comes from one library call; progress reaches its callback."""
+    stages = []
+    baseline = run_teacher_states_baseline(
+        TINY, episodes=1, progress=lambda stage, info: stages.append((stage, info))
+    )
+    assert torch.equal(baseline.dataset.observation.detach(), run.dataset.observation.detach())
+    names = [stage for stage, _ in stages]
+    assert names[0] == "teacher" and names.count("evaluate") == 1
+    assert [info["phase"] for stage, info in stages if stage == "search"] == ["random", "local", "final"]
+    assert stages[-1] == ("evaluate", {"n_learners": EVAL_LEARNERS, "episodes": 1})
+    evaluation = baseline.evaluation
+    assert evaluation["seed"] == TINY.seed + EVAL_SEED_OFFSET and evaluation["k"] == TINY.k
+    lam = evaluation["results"]["lambda"]
+    assert lam["n_learners"] == EVAL_LEARNERS == 100 and lam["episodes"] == 1
+    summary = baseline.summary
+    assert summary["kind"] == "baseline-teacher-states" and summary["evaluation"] is evaluation
+    assert summary["wall_seconds"] == baseline.wall_seconds
+    assert summary["env_frames"] == baseline.env_frames == baseline.result.teacher.model.num_timesteps
+    assert summary["reproduce"] == baseline.reproduce
+    assert baseline.reproduce.endswith("--k 2 --seed 0 --search-batches 1,1 --episodes 1 --out OUT")
+
+
 @pytest.mark.parametrize(
     "changes,message",
     [
@@ -164,6 +187,17 @@ def test_cli_errors_are_one_line(capsys, tmp_path, args, message):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and pytest.importorskip("re").search(message, err)
     assert not out.exists()  # validated before OUT is created
+
+
+def test_the_pieces_keep_their_old_import_path():
+    """Issue 26 split the teacher and the search out of teacher_states; their names still import
+    from there, as the same objects."""
+    from taskdistill_rl.baselines import state_search, teacher, teacher_states
+
+    for module in (state_search, teacher):
+        for name in module.__all__:
+            assert getattr(teacher_states, name) is getattr(module, name)
+            assert name in teacher_states.__all__
 
 
 def test_k_is_refused_for_other_algos(capsys):
@@ -238,7 +272,7 @@ SCRIPTED = replace(TINY, random_batches=2, local_batches=2, final_candidates=3, 
 
 @pytest.fixture
 def scripted_search(monkeypatch):
-    monkeypatch.setattr("taskdistill_rl.baselines.teacher_states.CandidateScorer", _ScriptedScorer)
+    monkeypatch.setattr("taskdistill_rl.baselines.state_search.CandidateScorer", _ScriptedScorer)
     g = torch.Generator().manual_seed(0)
     result = search_states(torch.randn(40, 4, generator=g), torch.randn(40, 2, generator=g), SCRIPTED)
     return result, _ScriptedScorer.calls
