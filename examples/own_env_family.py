@@ -74,3 +74,23 @@ CATCH = EnvFamily(
     sb3=CLASSIC.sb3,  # the SB3 PPO baseline with the classic-control settings
     teacher_states=True,
 )
+
+
+if __name__ == "__main__":  # the module docstring's claims about the game, checked
+    env = gym.make(CATCH_ID)
+    rng = np.random.default_rng(0)
+
+    def mean_return(policy, episodes: int = 2_000) -> float:
+        total = 0.0
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=episode)
+            done = False
+            while not done:
+                obs, reward, done, _, _ = env.step(policy(obs))
+                total += reward
+        return total / episodes
+
+    random_paddle = mean_return(lambda obs: int(rng.integers(3)))
+    toward_ball = mean_return(lambda obs: 1 + int(np.sign(obs[0] - obs[2])))
+    print(f"Catch-v0: random paddle {random_paddle:.2f}, moving toward the ball {toward_ball:.2f}")
+    assert -0.8 < random_paddle < -0.4 and toward_ball == 1.0

@@ -315,6 +315,49 @@ def _queued_rollout(
     return returns.reshape(n, episodes), capped.reshape(n, episodes)
 
 
+def evaluate_file(
+    ds: DistilledDataset,
+    names: list[str],
+    *,
+    n_learners: int,
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = False,
+    env_id: str | None = None,
+    env_kwargs: dict | None = None,
+    **kwargs,
+) -> dict:
+    """The ``eval.json`` record of ``ds`` (:func:`~taskdistill_rl.results.evaluation_record`): each
+    distribution of ``names`` evaluated by :func:`evaluate_distributions` (other keyword
+    arguments as there), the file's own inner steps, on its own env unless ``env_id`` is given."""
+    from taskdistill_rl.results import evaluation_record, results_entry
+
+    returns = evaluate_distributions(
+        ds,
+        names,
+        n_learners=n_learners,
+        episodes=episodes,
+        seed=seed,
+        deterministic=deterministic,
+        inner_steps=ds.meta.get("inner_steps", 1),
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        **kwargs,
+    )
+    capped = returns.capped or {}
+    return evaluation_record(
+        env_id=env_id or ds.meta.get("env_id"),
+        env_kwargs=ds.meta.get("env_kwargs", {}) if env_kwargs is None else env_kwargs,
+        k=ds.k,
+        seed=seed,
+        deterministic=deterministic,
+        results={
+            name: results_entry(r, n_learners=n_learners, capped=capped.get(name))
+            for name, r in returns.items()
+        },
+    )
+
+
 def evaluate_dataset(ds: DistilledDataset, *, learners: str | None = None, **kwargs) -> torch.Tensor:
     """``[n_learners, episodes]`` returns of fresh learners from one distribution (default: the
     one the file was distilled for, Λ or the Nature-CNN); keyword arguments as

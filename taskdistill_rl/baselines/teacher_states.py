@@ -25,9 +25,11 @@ so that their old import path from here keeps working.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -49,10 +51,12 @@ from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.builders import describe_preprocessing
 from taskdistill_rl.envs.families import family_of
+from taskdistill_rl.envs.registration import NDCARTPOLE_ID
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.evaluate import evaluate_distributions
+from taskdistill_rl.io import atomic_write, write_csv
 from taskdistill_rl.learners import default_learner
-from taskdistill_rl.results import evaluation_record, results_entry
+from taskdistill_rl.results import evaluation_record, results_entry, write_evaluation, write_summary
 from taskdistill_rl.rundir import RunLayout
 from taskdistill_rl.seeds import EVAL_SEED_OFFSET
 
@@ -331,6 +335,85 @@ class TeacherStatesRun:
     def env_frames(self) -> int:
         """The teacher's training timesteps."""
         return int(self.result.teacher.model.num_timesteps)
+
+    def write(self, out_dir: Path) -> None:
+        """The run's files in ``out_dir`` (``LAYOUT``; ``config.toml`` is the caller's record):
+        the file, the teacher, the search's history, ``eval.json`` and ``summary.json``."""
+        self.dataset.save(out_dir / "distilled.pt")
+        atomic_write(out_dir / "teacher.zip", lambda f: self.result.teacher.model.save(f))
+        write_csv(out_dir / "search.csv", SEARCH_FIELDS, self.result.search.history)
+        write_evaluation(out_dir / "eval.json", self.evaluation)
+        write_summary(out_dir, self.summary)
+
+
+def teacher_states_config(
+    env: str,
+    env_kwargs: dict,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    time_budget: float | None = None,
+    search_batches: str | None = None,
+    teacher_target: float | None = None,
+    teacher_timesteps: int | None = None,
+    teacher_chunk: int = 10_000,
+) -> TeacherStatesConfig:
+    """The config ``taskdistill baseline --algo teacher-states`` options ask for, defaults filled
+    in: k = ceil(actions/2)+1, 60 search seconds unless ``search_batches`` (``"RANDOM,LOCAL"``)
+    bounds the search, the teacher's target 475 on ND cart-pole (else the env's reward threshold).
+
+    Raises:
+        InvalidInputError: an env this baseline does not support, or malformed ``search_batches``.
+    """
+    import gymnasium as gym
+
+    _, actions = check_supported(env, env_kwargs)  # unknown, continuous or image envs fail here
+    batches: dict[str, int | None] = {"random_batches": None, "local_batches": None}
+    if search_batches is not None:
+        try:
+            batches["random_batches"], batches["local_batches"] = (int(v) for v in search_batches.split(","))
+        except ValueError as err:
+            raise InvalidInputError(
+                f"--search-batches expects RANDOM,LOCAL (two ints), got {search_batches!r}"
+            ) from err
+    if teacher_target is None:
+        teacher_target = 475.0 if env == NDCARTPOLE_ID else gym.spec(env).reward_threshold
+    return TeacherStatesConfig(
+        env=env,
+        env_kwargs=env_kwargs,
+        k=math.ceil(actions / 2) + 1 if k is None else k,
+        seed=seed,
+        time_budget=None if search_batches is not None else (60.0 if time_budget is None else time_budget),
+        teacher_target=teacher_target,
+        teacher_timesteps=teacher_timesteps or 200_000,
+        teacher_chunk=teacher_chunk,
+        **batches,
+    )
+
+
+def command_record(config: TeacherStatesConfig, *, episodes: int) -> dict:
+    """``config`` as the ``baseline`` command's ``config.toml`` records it: the command's options
+    by their flag names (so ``--config`` reads it back), the search's other settings and the
+    teacher's PPO hyper-parameters under ``hyperparams``."""
+    from taskdistill_rl.baselines.sb3_ppo import hyperparams_for
+
+    settings = config.to_dict()
+    record: dict = {
+        "command": "baseline",
+        "algo": "teacher-states",
+        **{name: settings.pop(name) for name in ("env", "env_kwargs", "k", "seed")},
+        "episodes": episodes,
+        "timesteps": settings.pop("teacher_timesteps"),
+        "chunk": settings.pop("teacher_chunk"),
+    }
+    if settings.get("teacher_target") is not None:
+        record["target_return"] = settings.pop("teacher_target")
+    if config.random_batches is not None:
+        record["search_batches"] = f"{config.random_batches},{config.local_batches}"
+    else:
+        record["time_budget"] = settings.pop("time_budget")
+    record["hyperparams"] = {"teacher": hyperparams_for(config.env), "search": settings}
+    return record
 
 
 def run_teacher_states_baseline(
