@@ -77,12 +77,12 @@ def test_a_library_error_is_exactly_one_line_and_exit_code_1(capsys):
 )
 def test_a_programming_error_keeps_its_traceback(monkeypatch, capsys, error):
     # Issue 12: only library errors become one line; any other exception is a bug and propagates.
-    import taskdistill_rl.baselines
+    import taskdistill_rl.baselines.random_agent
 
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(taskdistill_rl.baselines, "random_agent_returns", broken)
+    monkeypatch.setattr(taskdistill_rl.baselines.random_agent, "random_agent_returns", broken)
     with pytest.raises(type(error), match="boom"):
         main(["baseline", "--episodes", "5", "-q"])
     assert "taskdistill: error" not in capsys.readouterr().err

@@ -9,13 +9,7 @@ import typer
 
 from taskdistill_rl.baselines.runs import run_baseline
 from taskdistill_rl.cli.common import (
-    ConfigOpt,
-    EnvFamilyOpt,
-    EnvKwargsOpt,
-    EnvOpt,
-    QuietOpt,
-    SeedOpt,
-    ThreadsOpt,
+    Opt,
     app,
     console,
     parse_env_kwargs,
@@ -31,9 +25,9 @@ from taskdistill_rl.rundir import BASELINE, check_out_dir, open_run_dir
 @app.command()
 def baseline(
     ctx: typer.Context,
-    env: EnvOpt = "NDCartPole-v0",
-    env_kwargs: EnvKwargsOpt = None,
-    env_family: EnvFamilyOpt = None,
+    env: Opt.Env = "NDCartPole-v0",
+    env_kwargs: Opt.EnvKwargs = None,
+    env_family: Opt.EnvFamily = None,
     algo: Annotated[
         str,
         typer.Option(
@@ -90,8 +84,8 @@ def baseline(
             "scores, each capped at 27,000 agent steps).",
         ),
     ] = None,
-    seed: SeedOpt = 0,
-    threads: ThreadsOpt = None,
+    seed: Opt.Seed = 0,
+    threads: Opt.Threads = None,
     out: Annotated[
         Path | None, typer.Option(help="Directory for summary.json, eval.json, config.toml.")
     ] = None,
@@ -101,8 +95,8 @@ def baseline(
             "--overwrite", help="Replace the baseline outputs already in OUT (and take over a stale lock)."
         ),
     ] = False,
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    quiet: Opt.Quiet = False,
+    config: Opt.Config = None,
 ) -> None:
     """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
     wall time, summary.json."""

@@ -100,50 +100,54 @@ def config_file_fields(ctx: typer.Context) -> dict:
     return fields
 
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="TOML file whose keys set any option.",
-        is_eager=True,
-        callback=_load_config,
-        dir_okay=False,
-    ),
-]
-EnvOpt = Annotated[str, typer.Option("--env", help="Environment id, e.g. NDCartPole-v0, CartPole-v1.")]
-EnvKwargsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--env-kwargs", help="Environment constructor argument key=value (repeatable)."),
-]
-EnvBackendOpt = Annotated[
-    str,
-    typer.Option(
-        "--env-backend",
-        help="Atari emulation: gymnasium (ale-py, one process per game) or envpool (the same "
-        "conventions in C++ threads; the [envpool] extra: pip install envpool==1.2.5).",
-    ),
-]
-EnvFamilyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--env-family",
-        help="An env family of your own, module.path:NAME (an envs.families.EnvFamily record; imported "
-        "from the working directory too): how its ids are built, evaluated and defaulted "
-        "(docs/environments.md#your-own-env-family).",
-    ),
-]
-SeedOpt = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        min=1,
-        help="CPU threads for torch (default 1: measured per env family, the fastest on a busy "
-        "machine; 2 saves up to 37% for Atari on an idle one). Recorded with the run: another "
-        "count gives other tensors for the same seed.",
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
-OverwriteFileOpt = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
+class Opt:
+    """The options several commands share (typer reads them from the signatures' annotations)."""
+
+    Config = Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file whose keys set any option.",
+            is_eager=True,
+            callback=_load_config,
+            dir_okay=False,
+        ),
+    ]
+    Env = Annotated[str, typer.Option("--env", help="Environment id, e.g. NDCartPole-v0, CartPole-v1.")]
+    EnvKwargs = Annotated[
+        list[str] | None,
+        typer.Option("--env-kwargs", help="Environment constructor argument key=value (repeatable)."),
+    ]
+    EnvBackend = Annotated[
+        str,
+        typer.Option(
+            "--env-backend",
+            help="Atari emulation: gymnasium (ale-py, one process per game) or envpool (the same "
+            "conventions in C++ threads; the [envpool] extra: pip install envpool==1.2.5).",
+        ),
+    ]
+    EnvFamily = Annotated[
+        str | None,
+        typer.Option(
+            "--env-family",
+            help="An env family of your own, module.path:NAME (an envs.families.EnvFamily record; imported "
+            "from the working directory too): how its ids are built, evaluated and defaulted "
+            "(docs/environments.md#your-own-env-family).",
+        ),
+    ]
+    Seed = Annotated[int, typer.Option(help="Random seed (runs are reproducible).")]
+    Threads = Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads for torch (default 1: measured per env family, the fastest on a busy "
+            "machine; 2 saves up to 37% for Atari on an idle one). Recorded with the run: another "
+            "count gives other tensors for the same seed.",
+        ),
+    ]
+    Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
+    OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
+    OutDir = Annotated[Path, typer.Option("--out", help="Output directory.")]
 
 
 def parse_env_kwargs(items: list[str] | None) -> dict[str, Any]:
@@ -213,9 +217,6 @@ def _root(
     ] = False,
 ) -> None:
     """Distil a reinforcement-learning environment into one tiny batch of synthetic data."""
-
-
-OutDirOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -9,15 +9,7 @@ import typer
 
 from taskdistill_rl.cli.common import (
     ARGV,
-    ConfigOpt,
-    EnvBackendOpt,
-    EnvFamilyOpt,
-    EnvKwargsOpt,
-    EnvOpt,
-    OutDirOpt,
-    QuietOpt,
-    SeedOpt,
-    ThreadsOpt,
+    Opt,
     app,
     config_file_fields,
     parse_env_kwargs,
@@ -32,9 +24,9 @@ from taskdistill_rl.rundir import DISTILL, check_out_dir, open_run_dir
 @app.command()
 def distill(
     ctx: typer.Context,
-    env: EnvOpt = "NDCartPole-v0",
-    env_kwargs: EnvKwargsOpt = None,
-    env_family: EnvFamilyOpt = None,
+    env: Opt.Env = "NDCartPole-v0",
+    env_kwargs: Opt.EnvKwargs = None,
+    env_family: Opt.EnvFamily = None,
     algo: Annotated[
         str,
         typer.Option(
@@ -58,7 +50,7 @@ def distill(
             "ceil(actions/2)+1, for discrete actions; 64 for continuous).",
         ),
     ] = None,
-    out: OutDirOpt = Path("runs/distill"),
+    out: Opt.OutDir = Path("runs/distill"),
     preset: Annotated[
         str | None,
         typer.Option(
@@ -72,7 +64,7 @@ def distill(
     target_return: Annotated[
         float | None, typer.Option(help="Stop once periodic evaluation reaches R.")
     ] = None,
-    seed: SeedOpt = 0,
+    seed: Opt.Seed = 0,
     device: Annotated[
         str,
         typer.Option(
@@ -81,7 +73,7 @@ def distill(
             "written from CPU copies either way.",
         ),
     ] = "cpu",
-    threads: ThreadsOpt = None,
+    threads: Opt.Threads = None,
     cudnn_benchmark: Annotated[
         bool,
         typer.Option(
@@ -124,7 +116,7 @@ def distill(
             "or LxH (e.g. 2x128); default: the paper's (lambda, or nature-cnn for images).",
         ),
     ] = None,
-    env_backend: EnvBackendOpt = "gymnasium",
+    env_backend: Opt.EnvBackend = "gymnasium",
     final_learners: Annotated[
         int | None,
         typer.Option(
@@ -173,8 +165,8 @@ def distill(
             "fails (rank 0's evaluations happen while the others wait).",
         ),
     ] = 1800.0,
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    quiet: Opt.Quiet = False,
+    config: Opt.Config = None,
 ) -> None:
     """Distil ENV into OUT/distilled.pt with PPMO or --algo (+ checkpoint, metrics, config, summary)."""
     starting("distill", quiet)

@@ -9,15 +9,7 @@ from typing import Annotated
 import typer
 
 from taskdistill_rl.cli.common import (
-    ConfigOpt,
-    EnvBackendOpt,
-    EnvFamilyOpt,
-    EnvKwargsOpt,
-    EnvOpt,
-    OutDirOpt,
-    QuietOpt,
-    SeedOpt,
-    ThreadsOpt,
+    Opt,
     app,
     config_file_fields,
     console,
@@ -70,7 +62,8 @@ def evaluate(
     learners: Annotated[
         str | None,
         typer.Option(
-            help="Learner distributions, comma-separated, or 'all' (the MLP ones): lambda, ortho-std1, "
+            help="Learner distributions, comma-separated, or 'all' (the env family's: the MLP ones; Atari: "
+            "nature-cnn): lambda, ortho-std1, "
             "xavier, xavier-std1, random-h, random-l; nature-cnn (Atari); or LxH (L hidden layers of "
             "width H, e.g. 3x128). Default: the file's own (lambda; nature-cnn for Atari)."
         ),
@@ -111,19 +104,19 @@ def evaluate(
             "spaces, e.g. a 1D NDCartPole file on CartPole-v1).",
         ),
     ] = None,
-    env_kwargs: EnvKwargsOpt = None,
-    env_backend: EnvBackendOpt = "gymnasium",
-    env_family: EnvFamilyOpt = None,
-    seed: SeedOpt = 0,
-    threads: ThreadsOpt = None,
+    env_kwargs: Opt.EnvKwargs = None,
+    env_backend: Opt.EnvBackend = "gymnasium",
+    env_family: Opt.EnvFamily = None,
+    seed: Opt.Seed = 0,
+    threads: Opt.Threads = None,
     out: Annotated[
         Path | None, typer.Option(help="eval.json path (one file: that path; several: a directory).")
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the eval.json file(s) if they exist.")
     ] = False,
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    quiet: Opt.Quiet = False,
+    config: Opt.Config = None,
 ) -> None:
     """k-shot evaluation: fresh learners fitted in ONE step on the file, all stepped together.
 
@@ -240,8 +233,8 @@ def _eval_targets(paths: list[str], out: Path, *, overwrite: bool) -> dict[str, 
 @app.command()
 def kmin(
     ctx: typer.Context,
-    env: EnvOpt = "NDCartPole-v0",
-    env_kwargs: EnvKwargsOpt = None,
+    env: Opt.Env = "NDCartPole-v0",
+    env_kwargs: Opt.EnvKwargs = None,
     k: Annotated[str, typer.Option(help="Comma-separated k values to distil at.")] = "1,2,3,4",
     epochs: Annotated[int | None, typer.Option(min=1, help="Meta-epochs per k.")] = None,
     time_budget: Annotated[
@@ -250,9 +243,9 @@ def kmin(
     preset: Annotated[str, typer.Option(help="fast or paper.")] = "fast",
     n_learners: Annotated[int, typer.Option(min=1, help="Fresh learners per k in the evaluation.")] = 100,
     episodes: Annotated[int, typer.Option(min=1, help="Sampled episodes per learner.")] = 100,
-    seed: SeedOpt = 0,
-    threads: ThreadsOpt = None,
-    out: OutDirOpt = Path("runs/kmin"),
+    seed: Opt.Seed = 0,
+    threads: Opt.Threads = None,
+    out: Opt.OutDir = Path("runs/kmin"),
     resume: Annotated[bool, typer.Option(help="Skip the k values already finished in OUT.")] = False,
     overwrite: Annotated[
         bool,
@@ -260,8 +253,8 @@ def kmin(
             "--overwrite", help="Delete the kmin run already in OUT (kmin.json, k*/), start afresh."
         ),
     ] = False,
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    quiet: Opt.Quiet = False,
+    config: Opt.Config = None,
 ) -> None:
     """Minimum distillation size (paper §4.2, Eq. 3): distil at each k, evaluate, mark where learning starts.
 

@@ -10,10 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskdistill_rl.cli.common import (
-    ConfigOpt,
-    EnvKwargsOpt,
-    OverwriteFileOpt,
-    QuietOpt,
+    Opt,
     app,
     console,
     markdown_table,
@@ -29,7 +26,7 @@ from taskdistill_rl.rundir import check_new_file
 def show(
     path: Annotated[str, typer.Argument(help="Distilled .pt file or zoo:NAME.")],
     out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("dataset.png"),
-    overwrite: OverwriteFileOpt = False,
+    overwrite: Opt.OverwriteFile = False,
 ) -> None:
     """Picture what the dataset teaches (paper Figure 4): per instance its state and its label."""
     from taskdistill_rl.dataset import load_distilled
@@ -57,8 +54,8 @@ def rollout(
     deterministic: Annotated[
         bool, typer.Option("--deterministic", help="Act by argmax / the mean instead of sampling.")
     ] = False,
-    overwrite: OverwriteFileOpt = False,
-    quiet: QuietOpt = False,
+    overwrite: Opt.OverwriteFile = False,
+    quiet: Opt.Quiet = False,
 ) -> None:
     """Record a fresh learner, fitted in ONE step on the file, playing one episode of the file's env.
 
@@ -94,14 +91,14 @@ def import_(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output .pt (our format).")],
-    env_kwargs: EnvKwargsOpt = None,
+    env_kwargs: Opt.EnvKwargs = None,
     encoder: Annotated[
         Path | None,
         typer.Option(help="Their encoder state dict, for an encoder-rollback file (the first layers)."),
     ] = None,
-    overwrite: OverwriteFileOpt = False,
-    quiet: QuietOpt = False,
-    config: ConfigOpt = None,
+    overwrite: Opt.OverwriteFile = False,
+    quiet: Opt.Quiet = False,
+    config: Opt.Config = None,
 ) -> None:
     """Convert a file published by the paper's authors (wconnorr/RL-to-SL_Distillation) into ours.
 
@@ -190,7 +187,7 @@ def zoo_list(
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (with metrics.csv).")],
     out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("distill.png"),
-    overwrite: OverwriteFileOpt = False,
+    overwrite: Opt.OverwriteFile = False,
 ) -> None:
     """Plot return and inner lr against meta-epoch and wall time for one or more runs."""
     from taskdistill_rl.plots import plot_runs
@@ -209,7 +206,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Markdown report; the cost-curve PNG goes beside it.")] = Path(
         "report.md"
     ),
-    overwrite: OverwriteFileOpt = False,
+    overwrite: Opt.OverwriteFile = False,
 ) -> None:
     """Random vs direct RL vs distilled per environment, distillation ratio, cost curve (Figure 5)."""
     from taskdistill_rl.report import write_report

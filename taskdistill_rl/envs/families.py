@@ -260,6 +260,7 @@ MUJOCO = EnvFamily(
     ),
     normalize_obs=True,  # PPO's MuJoCo practice
     queue_width=128,
+    render=_render_mujoco,
     # SB3's PPO defaults with observation normalisation, as rl-zoo's MuJoCo entries.
     sb3={
         "n_envs": 1,
@@ -274,7 +275,6 @@ MUJOCO = EnvFamily(
         "normalize": True,
     },
     sb3_timesteps=1_000_000,
-    render=_render_mujoco,
 )
 # Everything else gymnasium makes (classic control, Box2D, ...): CartPole-v1 plays up to 500 steps
 # of ~20 us, so 50 learners x 10 episodes; a step costs less than a queue's overhead per step.
