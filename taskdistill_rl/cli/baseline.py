@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from taskdistill_rl.baselines.runs import run_baseline
 from taskdistill_rl.cli.common import (
     Opt,
     app,
@@ -101,6 +100,7 @@ def baseline(
     """Direct-RL (SB3 PPO), uniform-random or teacher-states (real data) baseline: return mean ± std,
     wall time, summary.json."""
     starting("baseline", quiet)
+    from taskdistill_rl.baselines.runs import run_baseline
     from taskdistill_rl.devices import torch_threads
     from taskdistill_rl.envs.families import family_of, load_family
 
