@@ -62,8 +62,8 @@ def evaluate(
     learners: Annotated[
         str | None,
         typer.Option(
-            help="Learner distributions, comma-separated, or 'all' (the env family's: the MLP ones; Atari: "
-            "nature-cnn): lambda, ortho-std1, "
+            help="Learner distributions, comma-separated, or 'all' (the env family's; the MLP ones): "
+            "lambda, ortho-std1, "
             "xavier, xavier-std1, random-h, random-l; nature-cnn (Atari); or LxH (L hidden layers of "
             "width H, e.g. 3x128). Default: the file's own (lambda; nature-cnn for Atari)."
         ),
