@@ -93,7 +93,7 @@ def test_evaluate_records_its_thread_count(tmp_path):
 def test_baseline_computes_with_its_count_and_gives_the_caller_its_own_back(
     tmp_path, caller_threads, monkeypatch
 ):
-    import taskdistill_rl.baselines as baselines
+    import taskdistill_rl.baselines.random_agent as baselines
 
     seen = []
     real = baselines.random_agent_returns
