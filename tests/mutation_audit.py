@@ -29,8 +29,8 @@ MUTATIONS: dict[str, tuple[str, str, str, str]] = {
     "encoder-gradient-through-inner-step": (
         "taskdistill_rl/objectives/ppmo.py",
         "features = ds.encode(ds.observation)",
-        "features = functional_call(ds.encoder, {k: v.detach() for k, v in ds.encoder.named_parameters()}, "
-        "(ds.observation,))",
+        "features = torch.func.functional_call(ds.encoder, "
+        "{k: v.detach() for k, v in ds.encoder.named_parameters()}, (ds.observation,))",
         "tests/objectives/test_ppmo.py::test_the_encoder_gradient_flows_through_the_inner_step_as_well_as_through_acting",
     ),
     "obs-norm-in-training-rollouts": (
