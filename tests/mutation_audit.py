@@ -122,7 +122,8 @@ def main() -> int:
             failures += not ok
             print(
                 f"{'caught  ' if ok else 'MISSED  '} {name}: unmutated {'passes' if clean else 'FAILS'}, "
-                f"mutated {'fails' if caught else 'PASSES'} ({node.split('::')[1]})",
+                f"mutated {'fails' if caught else 'PASSES' if passed else 'CRASHES (no AssertionError)'} "
+                f"({node.split('::')[1]})",
                 flush=True,
             )
     return 1 if failures else 0
