@@ -52,6 +52,11 @@ def test_the_example_family_distils_with_its_own_defaults_and_evaluates(at_root,
     random_mean = json.loads((baseline / "eval.json").read_text())["results"]["random"]["mean"]
     assert -0.8 < random_mean < -0.4, random_mean  # a uniform paddle catches about one ball in five
 
+    sweep = tmp_path / "kmin"
+    tiny = ["--k", "1", "--epochs", "1", "--n-learners", "2", "--episodes", "2", "-q"]
+    assert main(["kmin", "--env", "Catch-v0", "--env-family", CATCH, *tiny, "--out", str(sweep)]) == 0
+    assert tomllib.loads((sweep / "config.toml").read_text())["env_family"] == CATCH
+
 
 def test_a_registered_family_is_asked_before_the_packages(at_root):
     from examples.own_env_family import CATCH as record

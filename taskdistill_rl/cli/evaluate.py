@@ -235,6 +235,7 @@ def kmin(
     ctx: typer.Context,
     env: Opt.Env = "NDCartPole-v0",
     env_kwargs: Opt.EnvKwargs = None,
+    env_family: Opt.EnvFamily = None,
     k: Annotated[str, typer.Option(help="Comma-separated k values to distil at.")] = "1,2,3,4",
     epochs: Annotated[int | None, typer.Option(min=1, help="Meta-epochs per k.")] = None,
     time_budget: Annotated[
@@ -277,10 +278,15 @@ def kmin(
     kwargs = parse_env_kwargs(env_kwargs)
     # validate everything before OUT is created (issue 13): options, env id and arguments
     check_out_dir(out)
+    if env_family is not None:
+        from taskdistill_rl.envs.families import load_family
+
+        load_family(env_family)  # before the env id is checked
     DistillConfig(
         **config_file_fields(ctx),
         env=env,
         env_kwargs=kwargs,
+        env_family=env_family,
         k=ks[0],
         preset=preset,
         epochs=epochs,
@@ -295,6 +301,7 @@ def kmin(
             "command": "kmin",
             "env": env,
             "env_kwargs": kwargs,
+            "env_family": env_family,
             "k": ks,
             "epochs": epochs,
             "time_budget": time_budget,
@@ -312,6 +319,7 @@ def kmin(
             **config_file_fields(ctx),  # the file's other fields; this command's own win
             "env": env,
             "env_kwargs": kwargs,
+            "env_family": env_family,
             "preset": preset,
             "epochs": epochs,
             "time_budget": time_budget,

@@ -54,6 +54,7 @@ def rollout(
     deterministic: Annotated[
         bool, typer.Option("--deterministic", help="Act by argmax / the mean instead of sampling.")
     ] = False,
+    env_family: Opt.EnvFamily = None,
     overwrite: Opt.OverwriteFile = False,
     quiet: Opt.Quiet = False,
 ) -> None:
@@ -67,6 +68,10 @@ def rollout(
 
     check_clip_path(out)
     check_new_file(out, overwrite=overwrite)
+    if env_family is not None:
+        from taskdistill_rl.envs.families import load_family
+
+        load_family(env_family)
     ds = load_distilled(path)
     clip = record_episode(ds, seed=seed, max_frames=max_frames, every=every, deterministic=deterministic)
     write_clip(clip, out)
