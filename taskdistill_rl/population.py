@@ -123,6 +123,8 @@ def _group_indices(keys: list) -> list[list[int]]:
 
 def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: int) -> dict:
     """Fit one architecture group: the batched in-place MLP step when it applies, else vmap."""
+    if not params:  # encoder rollback at every layer (l = L): the head is empty, nothing to fit
+        return params
     X, Y, lr = ds.encode(ds.observation).detach(), ds.label.detach(), ds.inner_lr.detach()
     params = {name: p.to(X.device) for name, p in params.items()}  # sampled on the CPU
     layers = mlp_layers(skeleton) if X.dim() == 2 else None
