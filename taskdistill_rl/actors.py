@@ -97,16 +97,18 @@ class _AnyBatch(nn.Module):
 
 
 def make_critic(
-    obs_shape: tuple[int, ...], *, hidden: tuple[int, ...] = (64, 64), wrap=None
+    obs_shape: tuple[int, ...], *, hidden: tuple[int, ...] = (64, 64), wrap=None, learners=None
 ) -> ValueOperator:
     """The separate value network of PPMO (paper §3.1), writing ``"state_value"``: for images
-    ``(channels, height, width)`` a Nature-CNN of its own (output gain 1, as Huang et al.'s critic);
+    ``(channels, height, width)`` a CNN of its own, of the learners' kind when they are one (the
+    Nature-CNN, MinAtar's), else a Nature-CNN, with output gain 1 (as Huang et al.'s critic);
     otherwise TorchRL's ``MLP`` (tanh) on the flattened observation. ``wrap`` (e.g. observation
     normalisation) is applied around the network."""
     if len(obs_shape) == 3:
         from taskdistill_rl.learners.cnn import NatureCNNLearners
 
-        net = _AnyBatch(NatureCNNLearners(obs_shape=obs_shape, out_features=1, output_gain=1.0).sample())
+        kind = type(learners) if isinstance(learners, NatureCNNLearners) else NatureCNNLearners
+        net = _AnyBatch(kind(obs_shape=obs_shape, out_features=1, output_gain=1.0).sample())
         return ValueOperator(net if wrap is None else wrap(net), in_keys=["observation"])
     net = MLP(
         in_features=math.prod(obs_shape),

@@ -188,6 +188,8 @@ def _image_action_names(ds) -> list[str]:
 def image_dataset_figure(ds) -> Figure:
     """Frame stacks ``[k, frames, H, W]`` (Atari): one row per instance, its frames oldest first
     (``t-3 … t``, as FrameStackObservation stacks them), then the taught action distribution.
+    A file whose meta names its frames' channels (``frame_channels``: MinAtar's object channels,
+    ``paddle``, ``ball``, ...) gets them as the column titles instead.
 
     Each instance gets its own grey scale from its min to its max (stated beside the row): imported
     published files hold values far outside [0, 1] (-4.3 to 4.4), and one shared scale would leave
@@ -205,6 +207,11 @@ def image_dataset_figure(ds) -> Figure:
     target = label if ds.continuous else torch.softmax(label, -1)
     names = _image_action_names(ds)
     rows, frames = min(ds.k, MAX_PANELS), obs.shape[1]
+    channels = ds.meta.get("frame_channels")
+    if not (
+        isinstance(channels, list) and len(channels) == frames and all(isinstance(c, str) for c in channels)
+    ):
+        channels = [f"t-{frames - 1 - j}" if j < frames - 1 else "t" for j in range(frames)]
     row_height = max(1.3, 0.4 + 0.09 * len(names))  # inches: room for one bar label per action
     fig = Figure(figsize=(1.3 * frames + 3.8, 1.0 + row_height * rows), layout="constrained")
     axes = fig.subplots(rows, frames + 1, squeeze=False, width_ratios=[1] * frames + [2.6])
@@ -216,8 +223,7 @@ def image_dataset_figure(ds) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                age = frames - 1 - j
-                ax.set_title(f"t-{age}" if age else "t", fontsize=9)
+                ax.set_title(channels[j], fontsize=9)
         axes[i, 0].set_ylabel(f"instance {i + 1}\n{lo:.3g} … {hi:.3g}", fontsize=8)
         bars = axes[i, -1]
         best = int(target[i].argmax())
@@ -235,7 +241,7 @@ def image_dataset_figure(ds) -> Figure:
     env = ds.meta.get("env_id", "?")
     shown = f"first {rows} of {ds.k} instances shown" if rows < ds.k else f"all {ds.k} instances"
     fig.suptitle(
-        f"What the {ds.k} synthetic frame stacks of {env} teach "
+        f"What the {ds.k} synthetic frames of {env} teach "
         f"(inner lr {ds.inner_lr.item():.3g}); {shown}\n"
         "grey scale: each instance's own min (black) to max (white), stated at left; "
         "orange bar: the action taught most",

@@ -1,4 +1,5 @@
-"""A stable-baselines3 features extractor that applies a file's frozen observation normalisation.
+"""stable-baselines3 features extractors: one that applies a file's frozen observation
+normalisation, and MinAtar's network for the PPO baseline.
 
 :func:`taskdistill_rl.interop.fit_sb3` puts it inside the policy (issue 24), so the policy maps raw
 observations to the fitted actions by itself: ``evaluate_policy`` on a plain ``gym.make`` env,
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.obs_norm import normalize
@@ -54,3 +55,23 @@ class NormalizedFlattenExtractor(FlattenExtractor):
 
 
 __all__ = ["NormalizedFlattenExtractor"]
+
+
+class MinAtarCNN(BaseFeaturesExtractor):
+    """MinAtar's examples' network below its output layer (Conv 16×3, Linear 1024→128, ReLU):
+    the same layers as our learner ``minatar-cnn``, so SB3 PPO and the distilled learners act
+    through one architecture. SB3 initialises it (orthogonal, gain √2) as its own extractors."""
+
+    def __init__(self, observation_space: spaces.Box):
+        from taskdistill_rl.learners.cnn import MinAtarCNNLearners
+
+        learners = MinAtarCNNLearners(obs_shape=observation_space.shape, out_features=1)
+        super().__init__(observation_space, features_dim=learners.hidden)
+        self.net = learners.build()[:-1]  # everything but the output layer
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.net(observations)
+
+
+# Features extractors the env families' SB3 settings name (``"features"``), so settings stay data.
+FEATURES = {"minatar-cnn": MinAtarCNN}

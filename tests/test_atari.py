@@ -137,14 +137,21 @@ def test_an_interrupted_pong_run_resumes_at_its_meta_epoch_with_identical_state(
     assert changed  # the resumed step really learned
 
 
-def test_encoder_rollback_at_every_layer_is_standard_ppo_clipping_included():
-    """l = 5: the whole Nature-CNN is the encoder, the inner step fits nothing, and PPMO's update
-    equals TorchRL's ClipPPOLoss + Adam (same lrs, eps, per-module gradient clipping, minibatch
-    order). Two policy epochs of two minibatches, with a small clip ε and a large lr, so that the
-    later minibatches' ratios leave [1 - ε, 1 + ε]: the equality sees the clipping."""
+@pytest.mark.parametrize(
+    ("env", "layers"), [("ALE/Pong-v5", 5), ("MinAtar/Breakout-v1", 3)], ids=["pong", "minatar-breakout"]
+)
+def test_encoder_rollback_at_every_layer_is_standard_ppo_clipping_included(env, layers):
+    """l = L (5 for the Nature-CNN, 3 for MinAtar's CNN): the whole learner is the encoder, the
+    inner step fits nothing, and PPMO's update equals TorchRL's ClipPPOLoss + Adam (same lrs, eps,
+    per-module gradient clipping, minibatch order). Two policy epochs of two minibatches, with a
+    small clip ε and a large lr, so that the later minibatches' ratios leave [1 - ε, 1 + ε]: the
+    equality sees the clipping."""
+    if env.startswith("MinAtar/"):
+        pytest.importorskip("minatar")
     algo = PPMO(
-        "ALE/Pong-v5",
-        encoder_layers=5,
+        env,
+        encoder_layers=layers,
+        inits_per_epoch=1,  # the Atari preset's; every initialisation is the same network at l = L
         policy_epochs=2,
         num_envs=2,
         steps_per_env=16,

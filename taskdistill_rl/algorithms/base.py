@@ -208,7 +208,8 @@ def starting_dataset(
         del meta["preset"]
         meta["algo"] = config.algo
     if family is not None and family.file_meta is not None:
-        meta.update(family.file_meta(config.env, getattr(env, "env_backend", config.env_backend)))
+        backend = getattr(env, "env_backend", config.env_backend)
+        meta.update(family.file_meta(config.env, dict(config.env_kwargs), backend))
     dataset = DistilledDataset(
         k=config.k,
         obs_shape=obs_shape,

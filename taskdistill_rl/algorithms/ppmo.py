@@ -140,7 +140,7 @@ class PPMO(Algorithm):
         self.actor = make_actor(
             self.acting if wrap is None else wrap(self.acting), log_std=self.dataset.log_std
         )
-        self.critic = make_critic(obs_shape, wrap=wrap).to(self.device)
+        self.critic = make_critic(obs_shape, wrap=wrap, learners=self.learners).to(self.device)
         self.loss = PPMOLoss(
             self.head,
             self.dataset,

@@ -15,6 +15,7 @@ games (not lives) and unclipped scores.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,7 +145,9 @@ def make_vec_envs(
             wrapper_kwargs=atari_wrapper_kwargs(env_id, evaluation=evaluation),
         )
         return VecFrameStack(env, n_stack=frame_stack or 4)
-    return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+    make_one = family_of(env_id).make_one  # the family's own gymnasium pipeline, if it has one
+    maker = env_id if make_one is None else functools.partial(make_one, env_id)
+    return make_vec_env(maker, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
 
 
 def _evaluation_env(
@@ -264,6 +267,10 @@ def train_ppo(
     hp = hyperparams_for(env_id) if hyperparams is None else dict(hyperparams)
     n_envs, normalize = hp.pop("n_envs"), hp.pop("normalize", False)
     policy, frame_stack = hp.pop("policy", "MlpPolicy"), hp.pop("frame_stack", None)
+    if "features" in hp:  # a features extractor by name (the settings stay plain data)
+        from taskdistill_rl.sb3_layers import FEATURES
+
+        hp["policy_kwargs"] = {"features_extractor_class": FEATURES[hp.pop("features")], "net_arch": []}
     anneal = hp.pop("anneal", False) and time_budget is None
     schedules = []
     if anneal:

@@ -55,8 +55,9 @@ def distill(
         str | None,
         typer.Option(
             help="Hyper-parameters: fast (our measured default), paper (the paper's appendix A) or atari "
-            "(appendix A's Atari schedule: Adam 2.5e-4, 8 envs x 200 steps). Default: atari for ALE games, "
-            "else fast."
+            "(appendix A's Atari schedule: Adam 2.5e-4, 8 envs x 200 steps), minatar (64 envs x 64 steps, "
+            "8 initialisations; provisional). Default: the env family's (atari for ALE games, minatar for "
+            "MinAtar, else fast)."
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Stop after N meta-epochs.")] = None,

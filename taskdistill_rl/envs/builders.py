@@ -13,6 +13,7 @@ import torch
 from torchrl.envs import ClipTransform, DoubleToFloat, EnvBase, GymWrapper, TransformedEnv
 
 from taskdistill_rl.envs.atari import register_ale
+from taskdistill_rl.envs.minatar import is_minatar, require_minatar
 from taskdistill_rl.envs.registration import register_envs
 from taskdistill_rl.errors import InvalidInputError, InvalidInputTypeError, UnknownEnvError
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def _load_namespace(env_id: str) -> None:
+    if is_minatar(env_id):  # registered on first use, or one error naming the extra
+        require_minatar(env_id)
+        return
     # gymnasium only knows the ALE ids (ALE/*-v5 and *NoFrameskip-v4) once ale_py registered them
     # (torchrl-notes surprise 8).
     if env_id not in gym.registry and not register_ale() and env_id.startswith("ALE/"):

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 from torchrl.envs import EnvBase
 
-from taskdistill_rl.envs import atari
+from taskdistill_rl.envs import atari, minatar
 from taskdistill_rl.envs.batched import BatchedNDCartPole
 from taskdistill_rl.envs.builders import check_env_id, continuous_control, float_observations, gym_vector_env
 from taskdistill_rl.envs.registration import NDCARTPOLE_ID
@@ -76,12 +76,16 @@ class EnvFamily:
     episode_cap: int | None = None
     #: whether an id's training rewards are sign-clipped for learning (scores stay raw)
     clips_training_rewards: Callable[[str], bool] = _never
-    #: ``file_meta(env_id, backend)``: what a distilled file records about the env besides its id
-    file_meta: Callable[[str, str], dict] | None = None
+    #: ``file_meta(env_id, env_kwargs, backend)``: what a distilled file records about the env
+    #: besides its id
+    file_meta: Callable[[str, dict, str], dict] | None = None
     #: SB3 PPO's hyper-parameters for the baseline (None: no baseline for the family yet)
     sb3: Mapping[str, Any] | None = None
     #: SB3 PPO's training steps when neither --timesteps nor --target-return is given
     sb3_timesteps: int = 100_000
+    #: ``make_one(env_id, **env_kwargs)``: one gymnasium env as the learners see it, for the SB3
+    #: baseline (None: ``gym.make``)
+    make_one: Callable[..., gym.Env] | None = None
     #: ``render(env_id, env_kwargs)``: a gymnasium env drawing rgb_array frames
     render: Callable[[str, dict], gym.Env] = _gymnasium_render
     #: the learner a file is distilled for by default (None: by observation shape, Λ or the Nature-CNN)
@@ -143,7 +147,7 @@ def _build_envpool_atari(env_id: str, **kwargs) -> EnvBase:
     return make_envpool_atari(env_id, **kwargs)
 
 
-def _atari_meta(env_id: str, backend: str) -> dict:
+def _atari_meta(env_id: str, env_kwargs: dict, backend: str) -> dict:
     return {
         "atari": {
             "convention": atari.convention(env_id),
@@ -276,6 +280,60 @@ MUJOCO = EnvFamily(
     },
     sb3_timesteps=1_000_000,
 )
+
+
+def _build_minatar(env_id: str, *, num_envs: int, device, seed: int | None, **env_kwargs) -> EnvBase:
+    from torchrl.envs import GymWrapper
+
+    vector = minatar.make_minatar_vector(env_id, num_envs, **env_kwargs)
+    env = GymWrapper(vector, categorical_action_encoding=True, device=device)
+    env.gym_preprocessing = minatar.preprocessing_record(env_kwargs)
+    if seed is not None:
+        env.set_seed(seed)
+    return env
+
+
+def _render_minatar(env_id: str, env_kwargs: dict) -> gym.Env:
+    return minatar.make_minatar(env_id, render_mode="rgb_array", **env_kwargs)
+
+
+# A MinAtar step costs ~5 us and an episode is hundreds of steps: the 50 learners x 10
+# episodes at the end, small periodic evaluations on the way.
+MINATAR = EnvFamily(
+    name="minatar",
+    description="MinAtar games (MinAtar/*-v0, MinAtar/*-v1)",
+    recognises=minatar.is_minatar,
+    build=_build_minatar,
+    evaluation=_frozen(
+        {
+            "eval_interval": 20,
+            "eval_learners": 10,
+            "eval_episodes": 2,
+            "final_learners": 50,
+            "final_episodes": 10,
+        }
+    ),
+    preset="minatar",
+    queue_width=256,
+    episode_cap=minatar.MAX_EPISODE_STEPS,
+    file_meta=lambda env_id, env_kwargs, backend: minatar.file_meta(env_id, env_kwargs),
+    # rl-zoo's Atari values on MinAtar's own network (the features extractor ``minatar-cnn``)
+    sb3={
+        "n_envs": 8,
+        "n_steps": 128,
+        "n_epochs": 4,
+        "batch_size": 256,
+        "learning_rate": 2.5e-4,
+        "clip_range": 0.1,
+        "vf_coef": 0.5,
+        "ent_coef": 0.01,
+        "features": "minatar-cnn",
+    },
+    sb3_timesteps=5_000_000,
+    make_one=minatar.make_minatar,
+    render=_render_minatar,
+    default_learner="minatar-cnn",
+)
 # Everything else gymnasium makes (classic control, Box2D, ...): CartPole-v1 plays up to 500 steps
 # of ~20 us, so 50 learners x 10 episodes; a step costs less than a queue's overhead per step.
 CLASSIC = EnvFamily(
@@ -290,7 +348,7 @@ CLASSIC = EnvFamily(
 
 # Asked in order; the first that recognises an id is its family. Registered families go first,
 # CLASSIC (which takes any id) stays last.
-FAMILIES: list[EnvFamily] = [NDCARTPOLE, ATARI, MUJOCO, CLASSIC]
+FAMILIES: list[EnvFamily] = [NDCARTPOLE, ATARI, MINATAR, MUJOCO, CLASSIC]
 
 
 def register_family(family: EnvFamily) -> EnvFamily:
@@ -364,6 +422,7 @@ __all__ = [
     "ATARI",
     "CLASSIC",
     "FAMILIES",
+    "MINATAR",
     "MLP_LEARNERS",
     "MUJOCO",
     "NDCARTPOLE",

@@ -11,7 +11,7 @@ import re
 
 from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.learners.base import LearnerDistribution, split_learner
-from taskdistill_rl.learners.cnn import NatureCNNLearners
+from taskdistill_rl.learners.cnn import MinAtarCNNLearners, NatureCNNLearners
 from taskdistill_rl.learners.mlp import MLPLearners, init_linear, weight_std
 from taskdistill_rl.learners.random_arch import RandomMLPLearners
 
@@ -23,6 +23,7 @@ LEARNERS: dict[str, tuple[type, dict]] = {
     "random-h": (RandomMLPLearners, {"widths": (32, 256), "depths": (2, 2)}),
     "random-l": (RandomMLPLearners, {"widths": (64, 64), "depths": (1, 6)}),
     "nature-cnn": (NatureCNNLearners, {}),  # the paper's Atari learner α_a
+    "minatar-cnn": (MinAtarCNNLearners, {}),  # MinAtar's examples' network, orthogonal init
 }
 GRID_DEPTHS = tuple(range(6))
 GRID_WIDTHS = (32, 64, 128, 256)
@@ -65,6 +66,7 @@ __all__ = [
     "LEARNERS",
     "LearnerDistribution",
     "MLPLearners",
+    "MinAtarCNNLearners",
     "NatureCNNLearners",
     "RandomMLPLearners",
     "available",

@@ -1,4 +1,5 @@
-"""The Atari learner α_a: the Nature-CNN of Huang et al.'s PPO, paper §5 and appendix A.
+"""The image learners: the Atari learner α_a, the Nature-CNN of Huang et al.'s PPO (paper §5 and
+appendix A), and MinAtar's.
 
 Conv 32×8 stride 4, Conv 64×4 stride 2, Conv 64×3 stride 1, Linear 3136→512, Linear 512→c, ReLU
 between them; orthogonal weights with gain √2 (0.01 on the output layer), zero biases. Five
@@ -8,12 +9,18 @@ the whole network is the encoder the outer loop trains).
 As an ``nn.Sequential`` its children are ``0`` Conv, ``1`` ReLU, ``2`` Conv, ``3`` ReLU,
 ``4`` Conv, ``5`` ReLU, ``6`` Flatten, ``7`` Linear, ``8`` ReLU, ``9`` Linear: parameter names
 (``"0.weight"``, ...) match the paper authors' published state dicts.
+
+The MinAtar learner is the network of MinAtar's own examples (Young & Tian 2019): Conv 16×3
+stride 1, no padding (10×10 → 8×8, 1,024 features), Linear 1024→128, Linear 128→c, ReLU. Its
+initialisation is our choice: the Nature-CNN's orthogonal one (√2; 0.01 on the output layer),
+where the examples keep PyTorch's default. Three parametric layers: rollback's ``l`` is 0 to 3.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -24,8 +31,8 @@ CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))  # (out channels, kernel, stride)
 HIDDEN = 512
 
 
-def _conv_out(size: int) -> int:
-    for _, kernel, stride in CONVS:
+def _conv_out(size: int, convs: tuple = CONVS) -> int:
+    for _, kernel, stride in convs:
         size = (size - kernel) // stride + 1
     return size
 
@@ -47,16 +54,21 @@ class NatureCNNLearners:
     hidden_gain: float = math.sqrt(2)
     output_gain: float = 0.01
     name: str = "nature-cnn"
+    #: the convolutions (out channels, kernel, stride) and the hidden layer's width
+    convs: ClassVar[tuple] = CONVS
+    hidden: ClassVar[int] = HIDDEN
+    title: ClassVar[str] = "a Nature-CNN"
 
     def __post_init__(self) -> None:
         self.obs_shape = tuple(int(d) for d in self.obs_shape)
         if len(self.obs_shape) != 3 or min(self.obs_shape) < 1:
             raise InvalidInputError(
-                f"a Nature-CNN takes (channels, height, width) images, got {self.obs_shape}"
+                f"{self.title} takes (channels, height, width) images, got {self.obs_shape}"
             )
-        if min(_conv_out(self.obs_shape[1]), _conv_out(self.obs_shape[2])) < 1:
+        if min(_conv_out(self.obs_shape[1], self.convs), _conv_out(self.obs_shape[2], self.convs)) < 1:
+            smallest = _smallest_image(self.convs)
             raise InvalidInputError(
-                f"images {self.obs_shape[1:]} are too small for the Nature-CNN (at least 36x36)"
+                f"images {self.obs_shape[1:]} are too small for {self.title} (at least {smallest}x{smallest})"
             )
         if self.out_features < 1:
             raise InvalidInputError(f"out_features must be >= 1, got {self.out_features}")
@@ -77,11 +89,17 @@ class NatureCNNLearners:
         """The architecture, uninitialised (use :meth:`sample` for a learner)."""
         layers: list[nn.Module] = []
         channels = self.obs_shape[0]
-        for out, kernel, stride in CONVS:
+        for out, kernel, stride in self.convs:
             layers += [nn.Conv2d(channels, out, kernel, stride), nn.ReLU()]
             channels = out
-        flat = channels * _conv_out(self.obs_shape[1]) * _conv_out(self.obs_shape[2])  # 3136 at 84x84
-        layers += [nn.Flatten(-3), nn.Linear(flat, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, self.out_features)]
+        # 3136 features at 84x84 for the Nature-CNN, 1024 at 10x10 for MinAtar's
+        flat = channels * _conv_out(self.obs_shape[1], self.convs) * _conv_out(self.obs_shape[2], self.convs)
+        layers += [
+            nn.Flatten(-3),
+            nn.Linear(flat, self.hidden),
+            nn.ReLU(),
+            nn.Linear(self.hidden, self.out_features),
+        ]
         return nn.Sequential(*layers)
 
     @torch.no_grad()
@@ -103,3 +121,22 @@ class NatureCNNLearners:
         the order :meth:`sample` draws them)."""
         nets = [dict(self.sample(generator).named_parameters()) for _ in range(n)]
         return {name: torch.stack([net[name] for net in nets]) for name in nets[0]}
+
+
+def _smallest_image(convs: tuple) -> int:
+    size = 1
+    while _conv_out(size, convs) < 1:
+        size += 1
+    return size
+
+
+@dataclass
+class MinAtarCNNLearners(NatureCNNLearners):
+    """MinAtar's learners for ``obs_shape = (channels, 10, 10)`` (module docstring), each sample a
+    fresh orthogonal init; arguments as :class:`NatureCNNLearners`."""
+
+    obs_shape: tuple[int, ...] = (4, 10, 10)
+    name: str = "minatar-cnn"
+    convs: ClassVar[tuple] = ((16, 3, 1),)
+    hidden: ClassVar[int] = 128
+    title: ClassVar[str] = "the MinAtar CNN"
