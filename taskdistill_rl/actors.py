@@ -100,14 +100,15 @@ def make_critic(
     obs_shape: tuple[int, ...], *, hidden: tuple[int, ...] = (64, 64), wrap=None, learners=None
 ) -> ValueOperator:
     """The separate value network of PPMO (paper §3.1), writing ``"state_value"``: for images
-    ``(channels, height, width)`` a CNN of its own, of the learners' kind when they are one (the
-    Nature-CNN, MinAtar's), else a Nature-CNN, with output gain 1 (as Huang et al.'s critic);
-    otherwise TorchRL's ``MLP`` (tanh) on the flattened observation. ``wrap`` (e.g. observation
+    ``(channels, height, width)`` a CNN of its own, of the learners' kind (the Nature-CNN when
+    none are given; MinAtar's), with output gain 1 (as Huang et al.'s critic); otherwise, and for
+    MLP learners on images, TorchRL's ``MLP`` (tanh) on the flattened observation. ``wrap`` (e.g. observation
     normalisation) is applied around the network."""
-    if len(obs_shape) == 3:
-        from taskdistill_rl.learners.cnn import NatureCNNLearners
+    from taskdistill_rl.learners.cnn import NatureCNNLearners
 
-        kind = type(learners) if isinstance(learners, NatureCNNLearners) else NatureCNNLearners
+    image_learners = learners is None or isinstance(learners, NatureCNNLearners)
+    if len(obs_shape) == 3 and image_learners:
+        kind = NatureCNNLearners if learners is None else type(learners)
         net = _AnyBatch(kind(obs_shape=obs_shape, out_features=1, output_gain=1.0).sample())
         return ValueOperator(net if wrap is None else wrap(net), in_keys=["observation"])
     net = MLP(

@@ -167,3 +167,15 @@ def test_without_the_extra_one_line_names_it(monkeypatch, capsys):
     assert main(["distill", "--env", "MinAtar/Breakout-v1", "--epochs", "1", "-q"]) == 1
     err = capsys.readouterr().err
     assert "taskdistill_rl[minatar]" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_mlp_learner_on_minatar_frames_gets_an_mlp_critic():
+    """The critic follows the learner: a CNN of the learner's kind for CNN learners, an MLP on the
+    flattened frame for MLP learners (a Nature-CNN cannot take 10x10 frames)."""
+    from taskdistill_rl.algorithms.ppmo import PPMO
+
+    for learner, conv in (("lambda", False), (None, True)):
+        algo = PPMO("MinAtar/Breakout-v1", learner=learner, num_envs=4, steps_per_env=8, minibatch_size=32)
+        has_conv = any(isinstance(m, torch.nn.Conv2d) for m in algo.critic.modules())
+        assert has_conv == conv, learner
+        algo.update(algo.collect())  # acts, collects and learns with that critic
