@@ -186,6 +186,17 @@ _SB3_CLASSIC = {
     "ent_coef": 0.0,
     "clip_range": 0.2,
 }
+# rl-zoo's Atari PPO values (atari.yml), for the Atari and MinAtar baselines
+_SB3_ATARI = {
+    "n_envs": 8,
+    "n_steps": 128,
+    "n_epochs": 4,
+    "batch_size": 256,
+    "learning_rate": 2.5e-4,
+    "clip_range": 0.1,
+    "vf_coef": 0.5,
+    "ent_coef": 0.01,
+}
 _PAPER_EVALUATION = {  # ND cart-pole: the paper's 100 learners x 100 episodes
     "eval_interval": 10,
     "eval_learners": 20,
@@ -229,19 +240,7 @@ ATARI = EnvFamily(
     # rl-zoo's Atari entry (atari.yml), with its AtariWrapper and 4 stacked frames. "anneal": the
     # zoo's lin_2.5e-4 and lin_0.1, lr and clip range falling linearly to 0 over the timestep
     # budget (LinearToBudget); constant under a time budget, whose end is unknown in timesteps.
-    sb3={
-        "policy": "CnnPolicy",
-        "n_envs": 8,
-        "frame_stack": 4,
-        "n_steps": 128,
-        "n_epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2.5e-4,
-        "clip_range": 0.1,
-        "vf_coef": 0.5,
-        "ent_coef": 0.01,
-        "anneal": True,
-    },
+    sb3={"policy": "CnnPolicy", "frame_stack": 4, **_SB3_ATARI, "anneal": True},
     sb3_timesteps=10_000_000,
     render=_render_atari,
 )
@@ -318,17 +317,7 @@ MINATAR = EnvFamily(
     episode_cap=minatar.MAX_EPISODE_STEPS,
     file_meta=lambda env_id, env_kwargs, backend: minatar.file_meta(env_id, env_kwargs),
     # rl-zoo's Atari values on MinAtar's own network (the features extractor ``minatar-cnn``)
-    sb3={
-        "n_envs": 8,
-        "n_steps": 128,
-        "n_epochs": 4,
-        "batch_size": 256,
-        "learning_rate": 2.5e-4,
-        "clip_range": 0.1,
-        "vf_coef": 0.5,
-        "ent_coef": 0.01,
-        "features": "minatar-cnn",
-    },
+    sb3={**_SB3_ATARI, "features": "minatar-cnn"},
     sb3_timesteps=5_000_000,
     make_one=minatar.make_minatar,
     render=_render_minatar,
