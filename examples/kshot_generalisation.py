@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from taskdistill_rl import evaluate_distributions, load_distilled
-from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS, LEARNERS, grid_names
+from taskdistill_rl.envs.families import family_of
+from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS, grid_names
 
 TINY = os.environ.get("TASKDISTILL_EXAMPLE_TINY") == "1"
 N_LEARNERS, EPISODES = (8, 2) if TINY else (100, 100)
@@ -36,8 +37,8 @@ def cell(returns: torch.Tensor) -> str:
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/kshot-generalisation")
     out.mkdir(parents=True, exist_ok=True)
-    # `--learners all`: every MLP distribution (nature-cnn is the Atari learner)
-    names = [name for name in LEARNERS if name != "nature-cnn"]
+    # `--learners all`: every MLP distribution (the image learners are evaluated by name)
+    names = list(family_of("NDCartPole-v0").learners_all)
     print(f"{N_LEARNERS} fresh learners x {EPISODES} episodes per cell; distributions: {', '.join(names)}")
 
     table = {}

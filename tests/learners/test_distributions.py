@@ -100,6 +100,7 @@ def test_unknown_distribution_is_refused_with_the_list():
         "random-h",
         "random-l",
         "nature-cnn",
+        "minatar-cnn",
     }
 
 
