@@ -332,11 +332,18 @@ def evaluate_file(
     arguments as there), the file's own inner steps, on its own env unless ``env_id`` is given."""
     from taskdistill_rl.results import evaluation_record, results_entry
 
-    sizes = {"n_learners": n_learners, "episodes": episodes}
     returns = evaluate_distributions(
-        ds, names, **sizes, inner_steps=ds.meta.get("inner_steps", 1), env_id=env_id, env_kwargs=env_kwargs,
-        seed=seed, deterministic=deterministic, **kwargs,
-    )  # fmt: skip
+        ds,
+        names,
+        n_learners=n_learners,
+        episodes=episodes,
+        seed=seed,
+        deterministic=deterministic,
+        inner_steps=ds.meta.get("inner_steps", 1),
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        **kwargs,
+    )
     capped = returns.capped or {}
     return evaluation_record(
         env_id=env_id or ds.meta.get("env_id"),

@@ -79,7 +79,18 @@ def run_baseline(
 
         returns = random_agent_returns(env, episodes=episodes, seed=seed, env_kwargs=env_kwargs)
         wall = time.perf_counter() - start
-        return _finished(algo, env, env_kwargs, seed, returns, None, episodes, wall, int(returns.sum()), {})
+        return _finished(
+            algo,
+            env,
+            env_kwargs,
+            seed=seed,
+            returns=returns,
+            capped=None,
+            episodes=episodes,
+            wall=wall,
+            frames=int(returns.sum()),
+            extra={},
+        )
 
     from taskdistill_rl.baselines.sb3_ppo import RECENT_GAMES, evaluate_ppo_games, hyperparams_for, train_ppo
 
@@ -115,14 +126,26 @@ def run_baseline(
         "curve": "curve.csv",
         "curve_source": f"last {RECENT_GAMES} training games" if full_games else "evaluation episodes",
     }
-    frames = int(result.model.num_timesteps)
-    run = _finished(algo, env, env_kwargs, seed + EVAL_SEED_OFFSET, scored.returns, scored.capped, episodes,
-                    result.wall_seconds, frames, extra)  # fmt: skip
+    run = _finished(
+        algo,
+        env,
+        env_kwargs,
+        seed=seed + EVAL_SEED_OFFSET,
+        returns=scored.returns,
+        capped=scored.capped,
+        episodes=episodes,
+        wall=result.wall_seconds,
+        frames=int(result.model.num_timesteps),
+        extra=extra,
+    )
     run.settings, run.ppo = settings, result
     return run
 
 
-def _finished(algo, env, env_kwargs, seed, returns, capped, episodes, wall, frames, extra) -> BaselineRun:
+def _finished(
+    algo: str, env: str, env_kwargs: dict, *, seed, returns, capped, episodes, wall, frames, extra
+) -> BaselineRun:
+    """The run's records from its scored episodes."""
     evaluation = evaluation_record(
         env_id=env,
         env_kwargs=env_kwargs,

@@ -251,8 +251,6 @@ def _teacher_states_baseline(
         check_out_dir(out)
         out_dir = ctx.with_resource(open_run_dir(out, command="baseline", layout=LAYOUT, overwrite=overwrite))
     resolved = command_record(config, episodes=episodes)
-    if search_batches is not None:
-        resolved["search_batches"] = search_batches  # as given
     if out_dir is not None:
         write_run_config(out_dir / "config.toml", resolved)
     with _teacher_states_progress(quiet, config) as progress:
