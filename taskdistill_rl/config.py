@@ -15,8 +15,6 @@ from taskdistill_rl.errors import InvalidInputError
 # as 10 parallel envs x 200 steps (the paper's rollout length).
 # Atari: appendix A's Adam 2.5e-4 and 200-step rollouts, 8 envs as Huang et al. (the appendix
 # names no count); the default whenever the env is an ALE game.
-# MinAtar (provisional, issue 27): 64 games x 64 steps and 8 initialisations a meta-epoch, Adam 1e-3;
-# the family's default. Not yet seen to learn at l = 0 (docs/minatar.md).
 PRESETS: dict[str, dict] = {
     "paper": {
         "distiller_lr": 2.5e-4,
@@ -41,14 +39,6 @@ PRESETS: dict[str, dict] = {
         "steps_per_env": 200,
         "inits_per_epoch": 1,
         "inner_lr_lr": 2.5e-4,
-    },
-    "minatar": {
-        "distiller_lr": 1e-3,
-        "critic_lr": 1e-3,
-        "num_envs": 64,
-        "steps_per_env": 64,
-        "inits_per_epoch": 8,
-        "inner_lr_lr": 1e-2,
     },
 }
 # Learning fields added after checkpoints existed, and the default under which they are hashed away.
@@ -121,8 +111,8 @@ class DistillConfig:
     k: int | None = None
     """Distilled instances; default ceil(c/2)+1 for c discrete actions, 64 for continuous."""
     preset: str | None = None
-    """"fast" (our measured default), "paper" (appendix A), "atari" (appendix A's Atari
-    schedule) or "minatar" (provisional); default: the env family's (envs/families.py)."""
+    """"fast" (our measured default), "paper" (appendix A) or "atari" (appendix A's Atari
+    schedule); default: the env family's (envs/families.py)."""
     epochs: int | None = None
     """Stop after this many meta-epochs."""
     time_budget: float | None = None

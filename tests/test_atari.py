@@ -150,6 +150,8 @@ def test_encoder_rollback_at_every_layer_is_standard_ppo_clipping_included(env, 
         pytest.importorskip("minatar")
     algo = PPMO(
         env,
+        learner="minatar-cnn" if env.startswith("MinAtar/") else None,
+        normalize_obs=False,  # MinAtar's family standardises pixels; PPO's update here sees raw frames
         encoder_layers=layers,
         inits_per_epoch=1,  # the Atari preset's; every initialisation is the same network at l = L
         policy_epochs=2,

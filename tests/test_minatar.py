@@ -57,7 +57,9 @@ def test_two_meta_epochs_of_breakout_write_a_file_that_torch_load_opens_and_eval
     assert raw["meta"]["format_version"] == 2
     assert raw["observation"].shape == (3, 4, 10, 10) and raw["label"].shape == (3, 3)
     meta = raw["meta"]
-    assert meta["learner"]["name"] == "minatar-cnn" and meta["frame_channels"] == [
+    # the family's learner (HaDES's 2x512) on per-pixel standardised frames, statistics in the file
+    assert raw["obs_norm"]["mean"].shape == raw["obs_norm"]["var"].shape == (4, 10, 10)
+    assert meta["learner"]["name"] == "2x512" and meta["frame_channels"] == [
         "paddle",
         "ball",
         "trail",
@@ -87,7 +89,7 @@ def test_two_meta_epochs_of_breakout_write_a_file_that_torch_load_opens_and_eval
         )
         == 0
     )
-    result = json.loads(out.read_text())["results"]["minatar-cnn"]
+    result = json.loads(out.read_text())["results"]["2x512"]
     assert result["n_learners"] == 4 and result["episodes"] == 2 and result["capped"] == 0
     assert all(r >= 0 for r in result["learner_means"])  # Breakout scores bricks: never negative
 
@@ -96,7 +98,8 @@ def test_a_file_with_every_layer_in_the_encoder_evaluates(tmp_path):
     """l = L: the head is empty, so every fresh learner is the meta-learned encoder and the inner
     step fits nothing (the evaluation used to vmap over no parameters and fail)."""
     run = tmp_path / "l3"
-    args = ["--encoder-layers", "3", "--inits-per-epoch", "1", "--epochs", "1", "--out", str(run)]
+    args = ["--learner", "minatar-cnn", "--encoder-layers", "3", "--inits-per-epoch", "1", "--epochs", "1"]
+    args += ["--out", str(run)]
     assert main(["distill", "--env", "MinAtar/Breakout-v1", *args, *TINY]) == 0
     raw = torch.load(run / "distilled.pt", weights_only=True)
     assert {"0.weight", "3.weight", "5.weight"} <= set(raw["encoder"])  # conv, hidden and output layers
@@ -113,7 +116,7 @@ def test_the_episode_cap_and_the_games_settings_come_from_env_kwargs_and_cuts_ar
     )
     meta = torch.load(run / "distilled.pt", weights_only=True)["meta"]
     assert meta["minatar"] == {"sticky_action_prob": 0, "difficulty_ramping": True, "max_episode_steps": 5}
-    result = json.loads((run / "eval.json").read_text())["results"]["minatar-cnn"]
+    result = json.loads((run / "eval.json").read_text())["results"]["2x512"]
     # a Breakout ball takes longer than 5 steps to be missed: every episode is cut, and counted
     assert result["capped"] == result["n_learners"] * result["episodes"] == 3
     with pytest.raises(InvalidInputError, match="MinAtar takes only"):
@@ -124,7 +127,8 @@ def test_the_episode_cap_and_the_games_settings_come_from_env_kwargs_and_cuts_ar
 
 def test_the_family_record_learner_and_learners_all():
     family = family_of("MinAtar/SpaceInvaders-v1")
-    assert family is MINATAR and family.default_learner == "minatar-cnn"
+    assert family is MINATAR and family.default_learner == "2x512" and family.normalize_obs
+    assert family.preset == "fast"
     assert family.learners_all == MLP_LEARNERS and "minatar-cnn" not in MLP_LEARNERS  # images stay out
     from taskdistill_rl.learners import make_learners
 
@@ -174,7 +178,7 @@ def test_an_mlp_learner_on_minatar_frames_gets_an_mlp_critic():
     flattened frame for MLP learners (a Nature-CNN cannot take 10x10 frames)."""
     from taskdistill_rl.algorithms.ppmo import PPMO
 
-    for learner, conv in (("lambda", False), (None, True)):
+    for learner, conv in (("lambda", False), ("minatar-cnn", True)):
         algo = PPMO("MinAtar/Breakout-v1", learner=learner, num_envs=4, steps_per_env=8, minibatch_size=32)
         has_conv = any(isinstance(m, torch.nn.Conv2d) for m in algo.critic.modules())
         assert has_conv == conv, learner

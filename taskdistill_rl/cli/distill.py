@@ -113,8 +113,9 @@ def distill(
     learner: Annotated[
         str | None,
         typer.Option(
-            help="Learner distribution to distil for: lambda, ortho-std1, xavier, xavier-std1, nature-cnn "
-            "or LxH (e.g. 2x128); default: the paper's (lambda, or nature-cnn for images).",
+            help="Learner distribution to distil for: a registered name (lambda, ortho-std1, xavier, "
+            "xavier-std1, random-h, random-l, nature-cnn, minatar-cnn) or LxH (e.g. 2x128); "
+            "default: the env family's (envs/families.py).",
         ),
     ] = None,
     env_backend: Opt.EnvBackend = "gymnasium",
@@ -123,7 +124,7 @@ def distill(
         typer.Option(
             min=1,
             help="Learners in the final evaluation (default by env family: 100 for ND cart-pole; "
-            "MuJoCo 20; other gymnasium envs 50; Atari 10).",
+            "MuJoCo 20; MinAtar and other gymnasium envs 50; Atari 10).",
         ),
     ] = None,
     final_episodes: Annotated[
@@ -131,7 +132,7 @@ def distill(
         typer.Option(
             min=1,
             help="Episodes per learner, final evaluation (default by env family: 100 for ND cart-pole; "
-            "MuJoCo 10; other gymnasium envs 10; Atari 1 full game).",
+            "MuJoCo 10; MinAtar and other gymnasium envs 10; Atari 1 full game).",
         ),
     ] = None,
     normalize_obs: Annotated[

@@ -76,7 +76,7 @@ def evaluate(
         typer.Option(
             min=1,
             help="Fresh learners per distribution (default by the env's family: 100 for ND cart-pole; "
-            "MuJoCo 20; other gymnasium envs 50; Atari 10).",
+            "MuJoCo 20; MinAtar and other gymnasium envs 50; Atari 10).",
         ),
     ] = None,
     episodes: Annotated[
@@ -84,7 +84,7 @@ def evaluate(
         typer.Option(
             min=1,
             help="Episodes per learner (default by the env's family: 100 for ND cart-pole; MuJoCo 10; "
-            "other gymnasium envs 10; Atari 1 full game).",
+            "MinAtar and other gymnasium envs 10; Atari 1 full game).",
         ),
     ] = None,
     max_steps: Annotated[
