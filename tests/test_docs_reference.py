@@ -4,8 +4,9 @@
   ``docs/hooks/cli_reference.py`` from the typer app. These tests walk the app's click commands
   themselves and check that the rendering has every command and every option, so a command or
   option the generator drops fails here, and one added to the app appears without a docs edit.
-- ``docs/reproducing.md`` is written by ``results/reproducing_page.py`` from the committed results;
-  the committed page must be what the script writes now.
+- ``docs/reproducing.md`` is written by ``results/reproducing_page.py`` from the committed results,
+  and ``docs/minatar-results.md`` by ``results/minatar/page.py`` from the committed MinAtar runs;
+  each committed page must be what its script writes now.
 """
 
 from __future__ import annotations
@@ -191,3 +192,13 @@ def test_every_row_of_the_reproducing_page_names_its_source():
     assert len(rows) >= 30
     for row in rows:
         assert re.fullmatch(r"`(results|taskdistill_rl/zoo)/[^`]+`|Table \d+", row[-1]), f"no source: {row}"
+
+
+def test_the_minatar_results_page_is_what_the_script_writes_from_the_committed_runs():
+    script = _load(ROOT / "results" / "minatar" / "page.py", "minatar_page")
+    stale = "docs/minatar-results.md is out of date: run `.venv/bin/python results/minatar/page.py`"
+    assert script.PAGE.read_text() == script.page(), stale
+    # every committed run directory is on the page, and each run on it is one of the planned ones
+    committed = {path.parent.name for path in (ROOT / "results" / "minatar").glob("*/eval.json")}
+    planned = {name for name, *_ in script.RUNS} | set(script.ROLLBACK)
+    assert committed <= planned
