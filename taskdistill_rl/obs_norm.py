@@ -21,14 +21,6 @@ def normalize(obs: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch
 
 
 @torch.no_grad()
-def update_running(mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor, batch: torch.Tensor) -> None:
-    """Fold ``batch [N, *shape]`` into running (mean, var, count) in place (Chan et al.'s parallel
-    variance, as SB3's ``RunningMeanStd``)."""
-    batch = batch.reshape(-1, *mean.shape).to(torch.float64)
-    merge_moments(mean, var, count, batch.mean(0), batch.var(0, unbiased=False), batch.shape[0])
-
-
-@torch.no_grad()
 def merge_moments(
     mean: torch.Tensor,
     var: torch.Tensor,
