@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS  # Table 6's grid, as evaluate --grid
-from taskdistill_rl.tables import Spread, markdown_table, number, plus_minus
+from taskdistill_rl.tables import Spread, markdown_table, number, plus_minus, write_page
 
 try:
     import tomllib
@@ -671,15 +671,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is out of date")
     args = parser.parse_args()
-    text, page = render(), ROOT / PAGE
-    if args.check:
-        if page.read_text() != text:
-            print(f"{PAGE} is out of date: run python results/reproducing_page.py", file=sys.stderr)
-            return 1
-        return 0
-    page.write_text(text)
-    print(f"wrote {PAGE}")
-    return 0
+    return write_page(ROOT / PAGE, render(), check=args.check, script="results/reproducing_page.py")
 
 
 if __name__ == "__main__":

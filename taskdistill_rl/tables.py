@@ -1,14 +1,15 @@
 """Numbers and markdown tables as the reports print them, in one place.
 
-``taskdistill report`` (:mod:`taskdistill_rl.report`) and the reproducing-the-paper page
-(``results/reproducing_page.py``) format with these, so a median, a range or a "mean ± std"
-reads the same wherever it appears.
+``taskdistill report`` (:mod:`taskdistill_rl.report`) and the generated pages
+(``results/reproducing_page.py``, ``results/minatar/page.py``) format with these, so a median,
+a range or a "mean ± std" reads the same wherever it appears.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import sys
 from dataclasses import dataclass
 
 
@@ -79,3 +80,19 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def write_page(path, text: str, *, check: bool, script: str) -> int:
+    """A generated docs page: write ``text`` to ``path``, or with ``check`` exit status 1 (and say
+    which ``script`` to run) if the committed page differs. The generators' shared ``main``."""
+    from pathlib import Path
+
+    path = Path(path)
+    if check:
+        if path.read_text() != text:
+            print(f"{path.name} is out of date: run python {script}", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}")
+    return 0

@@ -23,7 +23,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from taskdistill_rl.tables import markdown_table
+from taskdistill_rl.tables import markdown_table, write_page
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -248,16 +248,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is out of date")
     args = parser.parse_args()
-    text = page()
-    if args.check:
-        if PAGE.read_text() != text:
-            print(f"{PAGE} is out of date: run results/minatar/page.py", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
-    picture()
-    print(f"wrote {PAGE} and {PICTURE}")
-    return 0
+    status = write_page(PAGE, page(), check=args.check, script="results/minatar/page.py")
+    if not args.check:
+        picture()
+    return status
 
 
 if __name__ == "__main__":
