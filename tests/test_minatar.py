@@ -59,13 +59,6 @@ def test_two_meta_epochs_of_breakout_write_a_file_that_torch_load_opens_and_eval
     meta = raw["meta"]
     # the family's learner (HaDES's 2x512) on per-pixel standardised frames, statistics in the file
     assert raw["obs_norm"]["mean"].shape == raw["obs_norm"]["var"].shape == (4, 10, 10)
-    # one mean and std per channel (the family pools the board): a brick pixel that never changed
-    # would otherwise be standardised to -10 on the step it does
-    for name in ("mean", "var"):
-        stat = raw["obs_norm"][name]
-        assert torch.equal(stat, stat[:, :1, :1].expand_as(stat)), name
-    mean = raw["obs_norm"]["mean"][:, 0, 0]
-    assert 0 < mean[0] < 0.02 and mean[3] > 0.2  # the paddle: 1 pixel of 100; bricks: ~30
     assert meta["learner"]["name"] == "2x512" and meta["frame_channels"] == [
         "paddle",
         "ball",

@@ -127,7 +127,6 @@ class PPMO(Algorithm):
         obs_shape = dataset.obs_shape
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
         self.reward_clipping = named and family_of(config.env).clips_training_rewards(config.env)
-        self.obs_norm_pooled = family_of(config.env).normalize_obs_pooled if named else ()
         self.dataset: DistilledDataset = dataset.to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
@@ -303,13 +302,9 @@ class PPMO(Algorithm):
         """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge)."""
         ds = self.dataset
         batch = observations.reshape(-1, *ds.obs_mean.shape).to(torch.float64)
-        dims = (0, *(d + 1 for d in self.obs_norm_pooled))  # the family's pooled dims (MinAtar's board)
-        shape = ds.obs_mean.shape
-        moments = (batch.mean(dims, keepdim=True), batch.var(dims, unbiased=False, keepdim=True))
-        local = torch.stack([m[0].expand(shape) for m in moments])
-        count = batch.numel() // math.prod(moments[0].shape)
+        local = torch.stack([batch.mean(0), batch.var(0, unbiased=False)])
         for moments in self.group.gather(local):  # every rank's batch has the same size
-            merge_moments(ds.obs_mean, ds.obs_var, ds.obs_count, moments[0], moments[1], count)
+            merge_moments(ds.obs_mean, ds.obs_var, ds.obs_count, moments[0], moments[1], len(batch))
 
     def _minibatches(self, rollout: Rollout):
         """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``

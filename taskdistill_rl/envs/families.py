@@ -62,10 +62,6 @@ class EnvFamily:
     preset: str = "fast"
     #: observation normalisation by default (frozen into the file)
     normalize_obs: bool = False
-    #: dimensions of one observation whose normalisation statistics are pooled: MinAtar's ``(1, 2)``
-    #: gives one mean and std per channel, so a brick pixel that almost never changes is not
-    #: standardised to -10 on the step it does (the file still holds them per element)
-    normalize_obs_pooled: tuple[int, ...] = ()
     #: torch CPU threads by default (benchmarks/bench_threads.py)
     threads: int = 1
     #: the env is torch and steps on the run's device; evaluation plays it directly, ended
@@ -316,12 +312,11 @@ MINATAR = EnvFamily(
             "final_episodes": 10,
         }
     ),
-    # measured on Breakout (docs/minatar.md): `fast` and per-channel standardisation, which lifts
-    # the one ball and paddle pixel over the ~30 bricks, and the 2x512 MLP, which learns at l = 0
+    # measured on Breakout (docs/minatar.md): `fast` and per-pixel standardisation, which lifts the
+    # one ball and paddle pixel over the ~30 bricks, and the 2x512 MLP, which learns at l = 0
     # where MinAtar's CNN stays near random play
     preset="fast",
     normalize_obs=True,
-    normalize_obs_pooled=(1, 2),
     queue_width=256,
     episode_cap=minatar.MAX_EPISODE_STEPS,
     file_meta=lambda env_id, env_kwargs, backend: minatar.file_meta(env_id, env_kwargs),
