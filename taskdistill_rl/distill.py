@@ -38,6 +38,7 @@ from taskdistill_rl.evaluate import evaluate_distributions
 from taskdistill_rl.io import write_toml
 from taskdistill_rl.metrics_log import run_loggers
 from taskdistill_rl.results import (
+    code_commit,
     distill_command,
     evaluation_record,
     results_entry,
@@ -207,6 +208,7 @@ class Distiller:
         if self.world is not None:
             stops["world_size"] = self.world.size
         if self.out_dir is not None and self.writes:
+            code_commit()  # read as the run starts: summary.json names the code that ran
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_toml(self.out_dir / "config.toml", {**cfg.to_dict(), **stops})
         self.started_at = self.meta_epoch  # > 0 when resumed (or trained before)

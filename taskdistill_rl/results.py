@@ -4,6 +4,7 @@ command that reproduces a run's tensors whatever the machine's speed."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 import subprocess
 from dataclasses import fields
@@ -61,18 +62,13 @@ def write_evaluation(path: str | Path, record: dict) -> Path:
     return write_json(Path(path), record)
 
 
-def run_metadata() -> dict:
-    """Volatile facts for summary.json and config.toml (never in the .pt): library versions,
-    git commit, torch threads."""
-    import gymnasium
-    import tensordict
-    import torch
-    import torchrl
-
-    from taskdistill_rl import __version__
-
+@functools.cache
+def code_commit() -> str | None:
+    """The git commit of the code this process runs, read once at the first call: a run calls it
+    as it starts, so a checkout that moves during a 30-minute run does not relabel the run with a
+    commit whose code it never ran."""
     try:
-        commit = (
+        return (
             subprocess.run(
                 ["git", "rev-parse", "HEAD"],
                 capture_output=True,
@@ -83,14 +79,26 @@ def run_metadata() -> dict:
             or None
         )
     except (OSError, subprocess.SubprocessError):
-        commit = None
+        return None
+
+
+def run_metadata() -> dict:
+    """Volatile facts for summary.json and config.toml (never in the .pt): library versions,
+    git commit, torch threads."""
+    import gymnasium
+    import tensordict
+    import torch
+    import torchrl
+
+    from taskdistill_rl import __version__
+
     return {
         "taskdistill_rl": __version__,
         "torch": torch.__version__,
         "torchrl": torchrl.__version__,
         "tensordict": tensordict.__version__,
         "gymnasium": gymnasium.__version__,
-        "git_commit": commit,
+        "git_commit": code_commit(),
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -173,6 +181,7 @@ def write_summary(out_dir: str | Path, summary: dict) -> Path:
 
 
 __all__ = [
+    "code_commit",
     "distill_command",
     "evaluation_record",
     "results_entry",

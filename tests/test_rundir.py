@@ -234,3 +234,21 @@ def test_written_files_respect_the_umask(tmp_path, umask, mode):
         os.umask(old)
     assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {mode}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.json"]  # no temporary left
+
+
+def test_a_run_names_the_commit_it_started_on_even_if_the_checkout_moves(monkeypatch):
+    """summary.json is written at the end of a run; its commit is read once, as the run starts
+    (Distiller.fit calls code_commit first), so a commit made during the run does not relabel it."""
+    import subprocess
+    import types
+
+    from taskdistill_rl import results
+
+    heads = iter(["a" * 40, "b" * 40])
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout=next(heads)))
+    results.code_commit.cache_clear()
+    try:
+        started = results.code_commit()  # the run starts
+        assert results.run_metadata()["git_commit"] == started == "a" * 40  # HEAD moved since
+    finally:
+        results.code_commit.cache_clear()
