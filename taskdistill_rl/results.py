@@ -135,7 +135,9 @@ def distill_command(
 
         algo_flags = PPMO.flags
     flags = {**_DISTILL_FLAGS, **algo_flags}
-    default = DistillConfig(env=config.env, preset=config.preset, algo=config.algo).resolved()
+    family = {"env": config.env, "env_family": config.env_family, "algo": config.algo}
+    default = DistillConfig(**family, preset=config.preset).resolved()  # the run's preset's values
+    family_preset = DistillConfig(**family).resolved().preset
     args = ["taskdistill", "distill", "--env", config.env]
     if config.env_family is not None:
         args += ["--env-family", config.env_family]
@@ -147,7 +149,11 @@ def distill_command(
         args += ["--env-kwargs", _keyword(key, value)]
     for name, flag in flags.items():
         value = getattr(config, name)
-        if value is not None and (name in ("k", "seed", "threads") or value != getattr(default, name)):
+        if name == "preset":  # compared with the family's: another preset must be named
+            value, default_value = config.preset, family_preset
+        else:
+            default_value = getattr(default, name)
+        if value is not None and (name in ("k", "seed", "threads") or value != default_value):
             args += [flag, str(value)]
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")

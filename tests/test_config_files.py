@@ -81,3 +81,17 @@ def test_an_unknown_key_is_refused_with_the_known_ones(tmp_path, capsys):
     assert main(["distill", "--config", str(bad), "--epochs", "1", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "clip_epsilonn" in err and "clip_epsilon" in err and not (tmp_path / "x").exists()
+
+
+def test_the_reproduce_command_names_a_preset_other_than_the_env_familys():
+    """A run on another preset than its family's must say so: without ``--preset`` the command
+    would run the family's preset (it once left out every preset, as if it were the default)."""
+    from taskdistill_rl.config import DistillConfig
+    from taskdistill_rl.results import distill_command
+
+    def command(env: str, preset: str) -> str:
+        return distill_command(DistillConfig(env=env, preset=preset).resolved().with_k(3, False), 5)
+
+    assert "--preset paper" in command("NDCartPole-v0", "paper")
+    assert "--preset fast" in command("ALE/Pong-v5", "fast")  # Atari's own is `atari`
+    assert "--preset" not in command("NDCartPole-v0", "fast")  # the family's: nothing to say
