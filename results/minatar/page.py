@@ -217,7 +217,7 @@ episodes. Each run's `config.toml` and `summary.json` hold its reproduce command
 was made with. HaDES's numbers come from {HADES["source"]}, with {HADES["pairs"]} pairs and
 8 V100s (`results/minatar/hades_numbers.toml`).
 
-PPMO runs use the family's defaults: the `fast` preset, per-channel standardisation and the 2×512
+PPMO runs use the family's defaults: the `fast` preset, per-pixel standardisation and the 2×512
 MLP learner (docs/minatar.md). Each has 30 minutes of distillation; the final evaluation is not
 counted.
 
