@@ -127,8 +127,8 @@ def _fit_group(ds: DistilledDataset, skeleton: nn.Module, params: dict, steps: i
         return params
     X, Y, lr = ds.encode(ds.observation).detach(), ds.label.detach(), ds.inner_lr.detach()
     params = {name: p.to(X.device) for name, p in params.items()}  # sampled on the CPU
-    layers = mlp_layers(skeleton) if X.dim() == 2 else None
-    if layers is not None:
+    layers = mlp_layers(skeleton)
+    if layers is not None and layers.batch_of(X):
         return mlp_population_step_(layers, params, X, Y, float(lr), steps=steps)
     fit = vmap(lambda p: inner_step(skeleton, p, X, Y, lr, steps=steps))
     with torch.no_grad():

@@ -101,6 +101,7 @@ class StackedMLPs:
             key = (tuple(_round_up(w, pad) for w in outs[:-1]), tuple(act for _, act in layers))
             buckets.setdefault(key, []).append((index, layers, params))
         self.size = population.size
+        self._inputs = layers.inputs  # one env: every group flattens frames alike (or not at all)
         self.stacks: list[_Stack] = []
         self._stack_of = torch.empty(self.size, dtype=torch.long, device=device)
         self._row_of = torch.empty(self.size, dtype=torch.long, device=device)
@@ -201,9 +202,10 @@ class StackedMLPs:
             self._plans.append((pos, src, slot, width, chunks, stack.activations))
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs [A, in]`` (rows as arranged) -> raw outputs ``[A, out]``."""
+        """``obs [A, *in]`` (rows as arranged) -> raw outputs ``[A, out]``."""
         if len(obs) != self._rows:
             raise InvalidInputError(f"arranged for {self._rows} rows, got observations of {len(obs)}")
+        obs = self._inputs(obs)
         raw = None
         for pos, src, slot, width, chunks, activations in self._plans:
             x_all = obs if src is None else obs[src]

@@ -1,5 +1,6 @@
 """The differentiable inner step: hand SGD, direction, and meta-gradients vs finite differences."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -105,3 +106,79 @@ def test_closed_form_mlp_gradient_equals_torch_func_with_its_meta_gradients():
             strict=True,
         ):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_mlp_on_frames_takes_the_explicit_path_and_equals_torch_func():
+    """An MLP after ``Flatten(-3)`` (the ``LxH`` learners on MinAtar frames) is a plain MLP to the
+    explicit paths: its inner step, meta-gradients and stacked acting equal torch.func's; a
+    Flatten that would merge the batch dimension is not."""
+    from taskdistill_rl.inner import mlp_forward, mlp_layers
+
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Flatten(-3), nn.Linear(12, 7), nn.Tanh(), nn.Linear(7, 3)).double()
+    layers = mlp_layers(net)
+    assert layers is not None and layers.flatten_dims == 3
+    assert mlp_layers(nn.Sequential(nn.Flatten(), nn.Linear(12, 3))) is None  # start_dim 1
+    wrapped = nn.Sequential(nn.Identity(), *net)
+    params = {n: p.detach() for n, p in net.named_parameters()}
+    shifted = {f"{int(n.split('.')[0]) + 1}.{n.split('.')[1]}": p for n, p in params.items()}
+    X = torch.randn(4, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    Y = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    lr = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(6, 3, 2, 2, dtype=torch.float64)
+    fast_params = inner_step(net, params, X, Y, lr)
+    fast = mlp_forward(layers, fast_params, probe)
+    generic = torch.func.functional_call(wrapped, inner_step(wrapped, shifted, X, Y, lr), (probe,))
+    torch.testing.assert_close(fast, generic, rtol=0, atol=1e-12)
+    for a, b in zip(
+        torch.autograd.grad(fast.sum(), (X, Y, lr)),
+        torch.autograd.grad(generic.sum(), (X, Y, lr)),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    stacked = {n: torch.stack([p, p + 0.1]) for n, p in params.items()}  # M = 2 on [M, B, *in]
+    both = mlp_forward(layers, stacked, probe.expand(2, *probe.shape))
+    torch.testing.assert_close(both[0], net(probe), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("frames", [False, True])
+def test_stepped_forward_equals_the_formed_step_in_values_and_meta_gradients(frames):
+    """``mlp_stepped_forward`` (θ1 never formed) gives what the one step's θ1 gives, for one
+    learner and for M stacked ones on their own or shared inputs, and the same d/d(X, Y, lr)."""
+    from taskdistill_rl.inner import mlp_forward, mlp_layers, mlp_stepped_forward
+
+    torch.manual_seed(3)
+    obs_shape = (3, 2, 2) if frames else (12,)
+    head = [nn.Flatten(-3)] if frames else []
+    net = nn.Sequential(*head, nn.Linear(12, 7), nn.Tanh(), nn.Linear(7, 5), nn.ReLU(), nn.Linear(5, 3))
+    layers = mlp_layers(net.double())
+    one = {n: p.detach() for n, p in net.named_parameters()}
+    stacked = {n: torch.stack([p, 2 * p, -p]) for n, p in one.items()}
+    X = torch.randn(4, *obs_shape, dtype=torch.float64, requires_grad=True)
+    Y = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    lr = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    for params, x in (
+        (one, torch.randn(6, *obs_shape, dtype=torch.float64)),
+        (stacked, torch.randn(3, 6, *obs_shape, dtype=torch.float64)),
+        (stacked, torch.randn(6, *obs_shape, dtype=torch.float64)),
+    ):
+        formed = mlp_forward(layers, inner_step(net, params, X, Y, lr), x) if params is one else None
+        if formed is None:  # stacked: each learner's own step, then its outputs on its inputs
+            rows = [
+                mlp_forward(
+                    layers,
+                    inner_step(net, {n: p[m] for n, p in params.items()}, X, Y, lr),
+                    x[m] if x.dim() > len(obs_shape) + 1 else x,
+                )
+                for m in range(3)
+            ]
+            formed = torch.stack(rows)
+        stepped = mlp_stepped_forward(layers, params, X, Y, lr, x)
+        torch.testing.assert_close(stepped, formed, rtol=0, atol=1e-12)
+        weights = torch.randn_like(formed)
+        for a, b in zip(
+            torch.autograd.grad((stepped * weights).sum(), (X, Y, lr)),
+            torch.autograd.grad((formed * weights).sum(), (X, Y, lr)),
+            strict=True,
+        ):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-11)

@@ -23,7 +23,7 @@ from torchrl.objectives.utils import _reduce, dispatch_value_estimator
 from taskdistill_rl.actors import action_distribution
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.errors import InvalidInputError
-from taskdistill_rl.inner import Params, inner_step
+from taskdistill_rl.inner import Params, inner_step, mlp_stepped_forward, stepping_is_cheaper
 from taskdistill_rl.population import GroupedLearners
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -153,13 +153,34 @@ class PPMOLoss(LossModule):
         """The learner's raw output (logits / action mean) for environment observations: one
         learner's ``theta`` on ``[B, *obs_shape]``, or M stacked on ``[M, B, *obs_shape]`` (an MLP's
         also on a shared ``[B, *obs_shape]``), through :class:`GroupedLearners`."""
+        return self._acting(theta, self._features(observation))
+
+    def adapted_act(self, theta0: Params, observation: torch.Tensor) -> torch.Tensor:
+        """``act(adapted_params(theta0), observation)``; an MLP's one step is applied without
+        forming θ^i where that is cheaper (:func:`~taskdistill_rl.inner.stepping_is_cheaper`)."""
+        ds, layers = self.dataset, self._acting.layers
+        rows = observation.shape[observation.dim() - len(ds.obs_shape) - 1]  # per learner
+        if (
+            layers is not None
+            and self.inner_steps == 1
+            and theta0
+            and stepping_is_cheaper(layers, theta0, rows)
+        ):
+            features = ds.encode(ds.observation)
+            if layers.batch_of(features):
+                x = self._features(observation)
+                return mlp_stepped_forward(layers, theta0, features, ds.label, ds.inner_lr, x)
+        return self.act(self.adapted_params(theta0), observation)
+
+    def _features(self, observation: torch.Tensor) -> torch.Tensor:
+        """Environment observations ``[*lead, *obs_shape]`` as the head reads them."""
         ds = self.dataset
         lead = observation.shape[: observation.dim() - len(ds.obs_shape)]  # [B] or [M, B]
         features = ds.encode(ds.normalize(observation.reshape(-1, *ds.obs_shape)))
-        return self._acting(theta, features.reshape(*lead, *features.shape[1:]))
+        return features.reshape(*lead, *features.shape[1:])
 
     def _policy_terms(self, theta0: Params, observation, action, old_log_prob, advantage):
-        dist = action_distribution(self.act(self.adapted_params(theta0), observation), self.dataset.log_std)
+        dist = action_distribution(self.adapted_act(theta0, observation), self.dataset.log_std)
         log_weight = dist.log_prob(action) - old_log_prob
         ratio = log_weight.exp()
         eps = self.clip_epsilon
