@@ -183,29 +183,3 @@ def test_an_mlp_learner_on_minatar_frames_gets_an_mlp_critic():
         has_conv = any(isinstance(m, torch.nn.Conv2d) for m in algo.critic.modules())
         assert has_conv == conv, learner
         algo.update(algo.collect())  # acts, collects and learns with that critic
-
-
-def test_pixels_are_centred_alone_and_scaled_by_channel():
-    """MinAtar's statistics: every pixel's mean is its own, every channel's variance is that of all
-    its pixels around the channel's mean, over every frame merged so far; so a brick pixel that is
-    almost always there is standardised to a few units once cleared, not to the clip."""
-    from taskdistill_rl.algorithms.ppmo import PPMO
-    from taskdistill_rl.obs_norm import normalize
-
-    assert MINATAR.normalize_obs_scale_pooled == (1, 2)
-    algo = PPMO("MinAtar/Breakout-v1", num_envs=4, steps_per_env=8, minibatch_size=32)
-    generator = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(32, 4, 10, 10, generator=generator) < 0.1).float() for _ in range(2)]
-    batches[0][:, 3, 9, 0] = 1.0  # a brick present in every frame but one
-    batches[1][:-1, 3, 9, 0] = 1.0
-    for batch in batches:
-        algo._update_obs_statistics(batch)
-    frames = torch.cat(batches).double()
-    ds = algo.dataset
-    torch.testing.assert_close(ds.obs_mean.double(), frames.mean(0), rtol=0, atol=1e-5)  # float32 buffers
-    channel_var = frames.transpose(0, 1).reshape(4, -1).var(1, unbiased=False)
-    torch.testing.assert_close(
-        ds.obs_var.double(), channel_var.view(4, 1, 1).expand(4, 10, 10), rtol=0, atol=1e-5
-    )
-    cleared = normalize(batches[1][-1:], ds.obs_mean, ds.obs_var)[0, 3, 9, 0]
-    assert -4 < cleared < -1  # per pixel: (0 - 63/64) / sqrt(63/64^2) = -7.9

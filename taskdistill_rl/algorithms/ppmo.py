@@ -127,7 +127,6 @@ class PPMO(Algorithm):
         obs_shape = dataset.obs_shape
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
         self.reward_clipping = named and family_of(config.env).clips_training_rewards(config.env)
-        self.obs_scale_pooled = family_of(config.env).normalize_obs_scale_pooled if named else ()
         self.dataset: DistilledDataset = dataset.to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
@@ -300,25 +299,12 @@ class PPMO(Algorithm):
         return metrics
 
     def _update_obs_statistics(self, observations: torch.Tensor) -> None:
-        """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge).
-        With the family's pooled scale, ``obs_var`` is the variance over the pooled dimensions too,
-        around their mean, which averages the per-element means (every element counts alike)."""
-        ds, pooled = self.dataset, self.obs_scale_pooled
-        shape = ds.obs_mean.shape
-        batch = observations.reshape(-1, *shape).to(torch.float64)
-        if pooled:
-            b_var = batch.var((0, *(d + 1 for d in pooled)), unbiased=False, keepdim=True)[0].expand(shape)
-        else:
-            b_var = batch.var(0, unbiased=False)
-        local = torch.stack([batch.mean(0), b_var])
+        """Every rank's rollout statistics merged in rank order (the parallel mean/variance merge)."""
+        ds = self.dataset
+        batch = observations.reshape(-1, *ds.obs_mean.shape).to(torch.float64)
+        local = torch.stack([batch.mean(0), batch.var(0, unbiased=False)])
         for moments in self.group.gather(local):  # every rank's batch has the same size
-            var = ds.obs_var
-            if pooled:  # the scale's own merge, around the pooled means, before the count moves
-                mean = ds.obs_mean.mean(pooled, keepdim=True).expand(shape).clone()
-                b_mean = moments[0].mean(pooled, keepdim=True).expand(shape)
-                merge_moments(mean, ds.obs_var, ds.obs_count.clone(), b_mean, moments[1], len(batch))
-                var = torch.empty_like(var)  # the per-element variance is not kept
-            merge_moments(ds.obs_mean, var, ds.obs_count, moments[0], moments[1], len(batch))
+            merge_moments(ds.obs_mean, ds.obs_var, ds.obs_count, moments[0], moments[1], len(batch))
 
     def _minibatches(self, rollout: Rollout):
         """One epoch of shuffled minibatches with their θ⁰: with M initialisations, ``[M, B / M]``

@@ -62,11 +62,6 @@ class EnvFamily:
     preset: str = "fast"
     #: observation normalisation by default (frozen into the file)
     normalize_obs: bool = False
-    #: dimensions of one observation over which that normalisation's variance (not its mean) is
-    #: pooled. MinAtar's ``(1, 2)``: every pixel is centred on its own mean and every channel
-    #: scaled by its variance around the channel's mean, so a brick that is almost always there
-    #: is not sent to -10 on the step it is hit, while a rare ball keeps its weight
-    normalize_obs_scale_pooled: tuple[int, ...] = ()
     #: torch CPU threads by default (benchmarks/bench_threads.py)
     threads: int = 1
     #: the env is torch and steps on the run's device; evaluation plays it directly, ended
@@ -322,7 +317,6 @@ MINATAR = EnvFamily(
     # where MinAtar's CNN stays near random play
     preset="fast",
     normalize_obs=True,
-    normalize_obs_scale_pooled=(1, 2),
     queue_width=256,
     episode_cap=minatar.MAX_EPISODE_STEPS,
     file_meta=lambda env_id, env_kwargs, backend: minatar.file_meta(env_id, env_kwargs),
