@@ -256,6 +256,40 @@ def test_mlp_broadcast_path_equals_the_vmap_path(paired):
         torch.testing.assert_close(ga, gb, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("paired", [False, True])
+def test_the_stepped_forward_gives_the_formed_steps_loss_and_dataset_gradient(paired, monkeypatch):
+    """Whether PPMO's loss applies the one step without forming θ1 (every MLP when no saving is
+    asked) or forms it (never stepping), the loss and the dataset's gradient are the same."""
+    from taskdistill_rl import inner
+
+    loss, ds, td, theta0 = _setup(10, dtype=torch.float64, n=60)
+    _, stacked = _stacked_inits(ds, theta0)
+    data = td.reshape(3, 20) if paired else td
+    results = []
+    for saving in (0, float("inf")):  # always step, never step
+        monkeypatch.setattr(inner, "STEPPING_SAVING", saving)
+        value = loss(data, stacked)["loss_objective"]
+        results.append((value, torch.autograd.grad(value, [ds.observation, ds.label, ds.log_inner_lr])))
+    (stepped, g_stepped), (formed, g_formed) = results
+    torch.testing.assert_close(stepped, formed, rtol=1e-10, atol=1e-12)
+    for a, b in zip(g_stepped, g_formed, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_wide_learners_on_few_rows_step_and_the_paper_learners_form_theta1():
+    """The choice the reference runs rely on: 2x512 on a MinAtar frame steps at the `fast`
+    preset's 32 rows per initialisation; Λ on cart-pole forms θ1 there."""
+    from taskdistill_rl.inner import mlp_layers, stepping_is_cheaper
+    from taskdistill_rl.learners import make_learners
+
+    for name, obs_shape, steps in (("2x512", (4, 10, 10), True), ("lambda", (4,), False)):
+        net = make_learners(name, obs_shape=obs_shape, out_features=3).sample(
+            torch.Generator().manual_seed(0)
+        )
+        params = dict(net.named_parameters())
+        assert stepping_is_cheaper(mlp_layers(net), params, rows=32) is steps, name
+
+
 def _reference_objective(ds, enc, theta0, td, *, through_inner_step=True):
     """PPMO's clipped objective written out by hand (autograd inner step, no torch.func): the
     encoder ``enc`` (a parameter dict) acts on the dataset's states for the inner step and on the
