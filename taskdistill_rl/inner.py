@@ -139,7 +139,7 @@ def mlp_stepped_forward(
 
 # How many times fewer multiply-adds the stepped forward must need before it replaces forming θ1.
 # 2x512 on MinAtar frames at 32 rows per initialisation needs 6x fewer, and its PPMO update ran
-# ~2.8x faster (benchmarks/bench_minatar.py). Λ (2x64) at the `fast` preset's 32 rows needs more,
+# 3.3x faster (benchmarks/bench_minatar.py). Λ (2x64) at the `fast` preset's 32 rows needs more,
 # though forced to step it still gained ~10% on 2D cart-pole (less tensor traffic); it keeps the
 # arithmetic its reference runs froze (tests/test_reference_runs.py).
 STEPPING_SAVING = 4

@@ -232,7 +232,9 @@ Every run:
 ![Return against wall minutes](img/minatar_minutes.png)
 
 PPMO's points are its periodic evaluations: fresh learners, one SGD step, sampled actions. SB3's
-are its own evaluations during training.
+are the mean of its last 10 training games. SB3 PPO (`taskdistill baseline --algo ppo`, rl-zoo's
+Atari values on MinAtar's network) stops after 20 minutes or rl-zoo's 5 M frames, whichever comes
+first, and its one policy is scored on 500 sampled episodes.
 
 ## Encoder rollback on Breakout
 
