@@ -79,6 +79,13 @@ def test_learner_parameters_are_untouched():
     assert isinstance(net, nn.Sequential)
 
 
+def _assert_equal_with_meta_gradients(a: torch.Tensor, b: torch.Tensor, wrt: tuple) -> None:
+    """``a`` equals ``b``, and so do their sums' gradients with respect to ``wrt``."""
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    for ga, gb in zip(torch.autograd.grad(a.sum(), wrt), torch.autograd.grad(b.sum(), wrt), strict=True):
+        torch.testing.assert_close(ga, gb, rtol=0, atol=1e-12)
+
+
 def test_closed_form_mlp_gradient_equals_torch_func_with_its_meta_gradients():
     """The layer-by-layer MLP path and the generic torch.func path agree, in θ1 and in d/d(X, Y, lr),
     for tanh and ReLU MLPs; modules that are not plain MLPs take the generic path."""
@@ -99,13 +106,7 @@ def test_closed_form_mlp_gradient_equals_torch_func_with_its_meta_gradients():
         generic = torch.func.functional_call(
             wrapped, inner_step(wrapped, shifted, X, Y, lr, steps=2), (probe,)
         )
-        torch.testing.assert_close(fast, generic, rtol=0, atol=1e-12)
-        for a, b in zip(
-            torch.autograd.grad(fast.sum(), (X, Y, lr)),
-            torch.autograd.grad(generic.sum(), (X, Y, lr)),
-            strict=True,
-        ):
-            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        _assert_equal_with_meta_gradients(fast, generic, (X, Y, lr))
 
 
 def test_mlp_on_frames_takes_the_explicit_path_and_equals_torch_func():
@@ -129,13 +130,7 @@ def test_mlp_on_frames_takes_the_explicit_path_and_equals_torch_func():
     fast_params = inner_step(net, params, X, Y, lr)
     fast = mlp_forward(layers, fast_params, probe)
     generic = torch.func.functional_call(wrapped, inner_step(wrapped, shifted, X, Y, lr), (probe,))
-    torch.testing.assert_close(fast, generic, rtol=0, atol=1e-12)
-    for a, b in zip(
-        torch.autograd.grad(fast.sum(), (X, Y, lr)),
-        torch.autograd.grad(generic.sum(), (X, Y, lr)),
-        strict=True,
-    ):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    _assert_equal_with_meta_gradients(fast, generic, (X, Y, lr))
     stacked = {n: torch.stack([p, p + 0.1]) for n, p in params.items()}  # M = 2 on [M, B, *in]
     both = mlp_forward(layers, stacked, probe.expand(2, *probe.shape))
     torch.testing.assert_close(both[0], net(probe), rtol=0, atol=1e-12)
