@@ -261,14 +261,20 @@ def test_the_stepped_forward_gives_the_formed_steps_loss_and_dataset_gradient(pa
     """Whether PPMO's loss applies the one step without forming θ1 (every MLP when no saving is
     asked) or forms it (never stepping), the loss and the dataset's gradient are the same."""
     from taskdistill_rl import inner
+    from taskdistill_rl.objectives import ppmo as objective
 
     loss, ds, td, theta0 = _setup(10, dtype=torch.float64, n=60)
     _, stacked = _stacked_inits(ds, theta0)
     data = td.reshape(3, 20) if paired else td
+    calls = []
+    stepped_forward = objective.mlp_stepped_forward
+    monkeypatch.setattr(objective, "mlp_stepped_forward", lambda *a: calls.append(1) or stepped_forward(*a))
     results = []
-    for saving in (0, float("inf")):  # always step, never step
+    for saving, steps in ((0, True), (float("inf"), False)):  # always step, never step
         monkeypatch.setattr(inner, "STEPPING_SAVING", saving)
+        calls.clear()
         value = loss(data, stacked)["loss_objective"]
+        assert bool(calls) is steps  # the path asked for is the path taken
         results.append((value, torch.autograd.grad(value, [ds.observation, ds.label, ds.log_inner_lr])))
     (stepped, g_stepped), (formed, g_formed) = results
     torch.testing.assert_close(stepped, formed, rtol=1e-10, atol=1e-12)
