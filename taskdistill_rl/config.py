@@ -48,6 +48,7 @@ ADDED_LATER = {
     "algo": "ppmo",
     "algo_options": {},
     "env_family": None,
+    "scale_rewards": None,
 }
 # PPMO's section of the config: fields only `--algo ppmo` reads (the presets are PPMO schedules). They
 # stay top-level fields (every flag, config file and checkpoint hash of a PPMO run is unchanged);
@@ -66,6 +67,7 @@ PPMO_OPTIONS = frozenset(
         "clip_epsilon",
         "entropy_coeff",
         "max_grad_norm",
+        "scale_rewards",
         "max_divergences",
     }
 )
@@ -176,6 +178,10 @@ class DistillConfig:
     """The learner distribution the file is distilled for: a name of ``learners.LEARNERS`` (yours
     too, once registered there) or ``"LxH"``; it must have one architecture. None: the paper's
     (Λ for vector observations, the Nature-CNN for images)."""
+    scale_rewards: bool | None = None
+    """Learn from rewards divided by the running std of the discounted return
+    (:mod:`~taskdistill_rl.reward_scaling`, Huang et al.'s MuJoCo detail; scores stay raw). Default:
+    the env family's."""
     normalize_obs: bool | None = None
     """Normalise observations with running statistics frozen into the file (default: the env
     family's; MuJoCo's only)."""

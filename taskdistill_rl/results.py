@@ -157,6 +157,8 @@ def distill_command(
             args += [flag, str(value)]
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")
+    if config.scale_rewards is not None:
+        args.append("--scale-rewards" if config.scale_rewards else "--no-scale-rewards")
     if config.device != "cpu":  # a seed gives other tensors on a GPU than on the CPU
         args += ["--device", config.device]
     if config.cudnn_benchmark:
@@ -164,7 +166,8 @@ def distill_command(
     args += ["--epochs", str(meta_epochs), "--out", out]
     if nproc > 1:
         args += ["--nproc", str(nproc)]
-    skip = {*flags, "env", "env_kwargs", "env_family", "algo", "algo_options", "normalize_obs", "epochs"}
+    skip = {*flags, "env", "env_kwargs", "env_family", "algo", "algo_options", "epochs"}
+    skip |= {"normalize_obs", "scale_rewards"}  # flags of their own above
     skip.add("time_budget")
     skip |= {"device", "cudnn_benchmark"}  # flags of their own above
     skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors

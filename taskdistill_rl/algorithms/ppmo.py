@@ -43,6 +43,7 @@ from taskdistill_rl.inner import Params
 from taskdistill_rl.objectives.ppmo import PPMOLoss
 from taskdistill_rl.obs_norm import NormalizedInput, merge_moments
 from taskdistill_rl.population import GroupedLearners
+from taskdistill_rl.reward_scaling import RewardScaler
 from taskdistill_rl.seeds import EPOCH_SEED_STRIDE, STREAM_SEED_STRIDE
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,11 @@ class PPMO(Algorithm):
         obs_shape = dataset.obs_shape
         # Learning signal: ALE v5 learns from sign-clipped rewards (Huang et al.); scores stay raw.
         self.reward_clipping = named and family_of(config.env).clips_training_rewards(config.env)
+        # Learning signal on MuJoCo-like tasks: rewards over the running std of the discounted return.
+        scale = config.scale_rewards
+        if scale is None:  # the family's default
+            scale = named and family_of(config.env).scales_rewards
+        self.reward_scaler = RewardScaler(self.env.batch_size[0], config.gamma) if scale else None
         self.dataset: DistilledDataset = dataset.to(self.device)
         self.learners = self.dataset.learners()
         self.init_generator = torch.Generator().manual_seed(self.stream_seed + 1)
@@ -203,6 +209,11 @@ class PPMO(Algorithm):
         self.recent_returns = (self.recent_returns + returns)[-RECENT_EPISODES:]
         if self.reward_clipping:
             td.set(("next", "reward"), td.get(("next", "reward")).sign())
+        if self.reward_scaler is not None:
+            reward = td.get(("next", "reward"))
+            done = td.get(("next", "done")).reshape(td.shape[0], td.shape[1])
+            scaled = self.reward_scaler(reward.reshape(td.shape[0], td.shape[1]), done)
+            td.set(("next", "reward"), scaled.reshape(reward.shape))
         with torch.no_grad():
             self.loss.value_estimator(td)
         # the policy epochs never read the next observations: drop them (half an Atari rollout)
@@ -392,8 +403,13 @@ class PPMO(Algorithm):
         """Where the rollout stands: episode bookkeeping and, for the batched ND cart-pole, the
         collector's carried TensorDict and the physics state, so a resumed run steps on exactly."""
         if self._collector is None:
-            return self._paused_rollout or {"running_return": self._running_return.clone()}
-        state = {"running_return": self._running_return.clone(), "recent_returns": list(self.recent_returns)}
+            fresh = {"running_return": self._running_return.clone(), **self._scaler_state()}
+            return self._paused_rollout or fresh
+        state = {
+            "running_return": self._running_return.clone(),
+            "recent_returns": list(self.recent_returns),
+            **self._scaler_state(),
+        }
         if isinstance(self.env, BatchedNDCartPole):
             state.update(
                 carrier=self._collector._carrier.to_dict(),
@@ -403,9 +419,14 @@ class PPMO(Algorithm):
             )
         return state
 
+    def _scaler_state(self) -> dict:
+        return {} if self.reward_scaler is None else {"reward_scaler": self.reward_scaler.state_dict()}
+
     def _restore_rollout(self, state: dict) -> None:
         self._running_return = state["running_return"].clone()
         self.recent_returns = list(state.get("recent_returns", []))
+        if self.reward_scaler is not None:
+            self.reward_scaler.load_state_dict(state["reward_scaler"])
         if "carrier" in state and isinstance(self.env, BatchedNDCartPole):
             carrier = TensorDict(state["carrier"], batch_size=self.env.batch_size, device=self.env.device)
             self._collector._carrier = carrier
@@ -482,6 +503,10 @@ class PPMO(Algorithm):
             # the meta-epoch so that resuming the same checkpoint twice gives the same run.
             self._running_return.zero_()
             self._paused_rollout = {**state["rollout"], "running_return": self._running_return.clone()}
+            if "reward_scaler" in state["rollout"]:  # the statistics go on; the discounted returns restart
+                scaler = dict(state["rollout"]["reward_scaler"])
+                scaler["returns"] = torch.zeros_like(scaler["returns"])
+                self._paused_rollout["reward_scaler"] = scaler
             self.env.set_seed(self.stream_seed + EPOCH_SEED_STRIDE * self.meta_epoch)
 
 

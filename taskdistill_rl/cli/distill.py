@@ -142,6 +142,14 @@ def distill(
             help="Normalise observations, statistics frozen into the file (default: on for MuJoCo).",
         ),
     ] = None,
+    scale_rewards: Annotated[
+        bool | None,
+        typer.Option(
+            "--scale-rewards/--no-scale-rewards",
+            help="Learn from rewards divided by the running std of the discounted return (scores "
+            "stay raw; default: the env family's, off for every family today).",
+        ),
+    ] = None,
     checkpoint_interval: Annotated[int, typer.Option(min=1, help="Meta-epochs between checkpoints.")] = 25,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
     overwrite: Annotated[
@@ -223,6 +231,7 @@ def distill(
         final_episodes=final_episodes,
         checkpoint_interval=checkpoint_interval,
         normalize_obs=normalize_obs,
+        scale_rewards=scale_rewards,
     )
     # validates: nothing written yet
     distiller = Distiller(env, config=cfg, out_dir=out, quiet=quiet, world=world)

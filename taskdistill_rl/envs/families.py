@@ -76,6 +76,9 @@ class EnvFamily:
     episode_cap: int | None = None
     #: whether an id's training rewards are sign-clipped for learning (scores stay raw)
     clips_training_rewards: Callable[[str], bool] = _never
+    #: whether PPMO learns from rewards scaled by the running std of the discounted return by
+    #: default (``--scale-rewards``; scores stay raw)
+    scales_rewards: bool = False
     #: ``file_meta(env_id, env_kwargs, backend)``: what a distilled file records about the env
     #: besides its id
     file_meta: Callable[[str, dict, str], dict] | None = None
