@@ -83,6 +83,7 @@ RUN_CONTROL = {
     "device",
     "cudnn_benchmark",
     "max_divergences",
+    "env_workers",
 }
 # Learning fields a resume may change with a warning instead of a refusal: the run goes on from the
 # saved tensors, but is no longer bit-identical to an uninterrupted one.
@@ -141,6 +142,10 @@ class DistillConfig:
     """Atari emulation: "gymnasium" (ale-py and its wrappers, one worker process per game) or
     "envpool" (the same conventions in EnvPool's C++ threads; docs/atari.md); recorded in the
     file's meta["env_backend"]."""
+    env_workers: int | None = None
+    """Processes stepping the training envs, for families that fork their rollouts (MuJoCo:
+    every usable core by default; 1 steps them in the run's own process). The rollouts are the
+    same whatever the count (tests/test_env_workers.py)."""
     steps_per_env: int | None = None
     """Rollout length per env per meta-epoch (preset); frames = num_envs * steps_per_env."""
     distiller_lr: float | None = None
@@ -246,6 +251,7 @@ class DistillConfig:
             "checkpoint_interval",
             "max_divergences",
             "threads",
+            "env_workers",
         ):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")

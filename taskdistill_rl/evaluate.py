@@ -9,7 +9,7 @@ import torch
 from taskdistill_rl.compat import check_compatible, env_actions, file_actions
 from taskdistill_rl.dataset import DistilledDataset
 from taskdistill_rl.devices import to_device
-from taskdistill_rl.env_workers import ForkedEnvs, usable_cores
+from taskdistill_rl.env_workers import MIN_ENVS_PER_PROCESS, ForkedEnvs, usable_cores
 from taskdistill_rl.envs import make_env
 from taskdistill_rl.envs.builders import describe_preprocessing
 from taskdistill_rl.envs.families import check_env_backend, family_of
@@ -17,8 +17,6 @@ from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.population import Population, distribution_for, sample_population
 from taskdistill_rl.rollouts import cartpole_episode_returns, episode_returns, queued_episode_returns
 from taskdistill_rl.stacked import StackedMLPs
-
-MIN_ENVS_PER_PROCESS = 8  # fewer sub-envs per worker process than this: step them all here
 
 
 class Returns(dict):

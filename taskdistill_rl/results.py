@@ -170,7 +170,7 @@ def distill_command(
     skip |= {"normalize_obs", "scale_rewards"}  # flags of their own above
     skip.add("time_budget")
     skip |= {"device", "cudnn_benchmark"}  # flags of their own above
-    skip |= {"checkpoint_interval", "max_divergences"}  # run control that cannot change the tensors
+    skip |= {"checkpoint_interval", "max_divergences", "env_workers"}  # cannot change the tensors
     other = {
         f.name: getattr(config, f.name)
         for f in fields(config)

@@ -152,22 +152,29 @@ class Algorithm(ABC):
 def training_env(env: str | EnvBase, config: DistillConfig, *, device: torch.device, seed: int) -> EnvBase:
     """The batched env an algorithm trains in: ``env`` itself, or ``config.env`` made with
     ``config.num_envs`` copies. ND cart-pole's physics is torch and steps on the run's device;
-    gymnasium envs step on the CPU and hand over pinned tensors to copy without blocking."""
+    gymnasium envs step on the CPU and hand over pinned tensors to copy without blocking, in
+    ``config.env_workers`` processes where the family forks its rollouts (default: every core)."""
     from torchrl.envs import EnvBase
 
     from taskdistill_rl.devices import pinned_outputs
+    from taskdistill_rl.env_workers import worker_count
     from taskdistill_rl.envs import make_env
     from taskdistill_rl.envs.families import family_of
     from taskdistill_rl.errors import InvalidInputError
 
     if not isinstance(env, EnvBase):
-        torch_env = family_of(config.env).torch_physics
+        family = family_of(config.env)
+        torch_env = family.torch_physics
+        workers = config.env_workers
+        if workers is None:
+            workers = worker_count(config.num_envs) if family.forks_rollouts else 1
         env = make_env(
             config.env,
             num_envs=config.num_envs,
             device=device if torch_env else "cpu",
             seed=seed,
             backend=config.env_backend,
+            workers=workers,
             **config.env_kwargs,
         )
         if not torch_env:

@@ -119,6 +119,14 @@ def distill(
         ),
     ] = None,
     env_backend: Opt.EnvBackend = "gymnasium",
+    env_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes stepping the training envs (MuJoCo: default every usable core; 1: in "
+            "this process). The same rollouts whatever the count.",
+        ),
+    ] = None,
     final_learners: Annotated[
         int | None,
         typer.Option(
@@ -227,6 +235,7 @@ def distill(
         inner_steps=inner_steps,
         learner=learner,
         env_backend=env_backend,
+        env_workers=env_workers,
         final_learners=final_learners,
         final_episodes=final_episodes,
         checkpoint_interval=checkpoint_interval,

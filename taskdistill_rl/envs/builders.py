@@ -49,26 +49,44 @@ def check_env_id(env_id: str) -> str:
     raise UnknownEnvError(f"unknown environment id {env_id!r}.{hint}")
 
 
-def gym_vector_env(env_id: str, *, num_envs: int, device: torch.device | str, **env_kwargs: Any) -> EnvBase:
+def gym_vector_env(
+    env_id: str, *, num_envs: int, device: torch.device | str, workers: int = 1, **env_kwargs: Any
+) -> EnvBase:
     """``num_envs`` copies of a gymnasium env stepped together (synchronously, auto-reset in the
-    same step) inside ``GymWrapper``, discrete actions as integer indices.
+    same step) inside ``GymWrapper``, discrete actions as integer indices. ``workers > 1`` steps
+    them in that many forked processes (:class:`~taskdistill_rl.env_workers.ForkedVectorEnv`),
+    with the same results.
 
     Raises:
         InvalidInputTypeError: unknown keywords or wrong types for the env's constructor.
         InvalidInputError: the env's constructor refused the arguments' values.
     """
-    try:
-        vec = gym.make_vec(
+
+    def make_sync(n: int) -> gym.vector.VectorEnv:
+        return gym.make_vec(
             env_id,
-            num_envs=num_envs,
+            num_envs=n,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
             **env_kwargs,
         )
+
+    try:
+        vec = make_sync(num_envs if workers <= 1 else 1)
     except TypeError as err:
         raise InvalidInputTypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
     except (ValueError, gym.error.Error) as err:  # the env's constructor refused the user's arguments
         raise InvalidInputError(f"{env_id!r} with {env_kwargs or 'no arguments'}: {err}") from err
+    if workers > 1:
+        if not isinstance(vec.single_observation_space, gym.spaces.Box):
+            vec.close()
+            raise InvalidInputError(
+                f"{env_id!r}: env workers need array observations, not {vec.single_observation_space}"
+            )
+        vec.close()
+        from taskdistill_rl.env_workers import ForkedVectorEnv
+
+        vec = ForkedVectorEnv(make_sync, num_envs, workers=workers)
     return GymWrapper(vec, categorical_action_encoding=True, device=device)
 
 

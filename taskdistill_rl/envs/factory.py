@@ -10,6 +10,7 @@ from torchrl.envs import EnvBase
 
 from taskdistill_rl.envs.families import check_env_backend
 from taskdistill_rl.envs.registration import NDCARTPOLE_ID, register_envs  # their old import path
+from taskdistill_rl.errors import InvalidInputError
 
 __all__ = ["NDCARTPOLE_ID", "make_env", "register_envs"]
 
@@ -21,6 +22,7 @@ def make_env(
     device: torch.device | str = "cpu",
     seed: int | None = None,
     backend: str = "gymnasium",
+    workers: int = 1,
     **env_kwargs: Any,
 ) -> EnvBase:
     """Make a batched TorchRL env (batch size ``[num_envs]``) for any supported id.
@@ -42,6 +44,8 @@ def make_env(
         backend: ``"gymnasium"`` or, for Atari ids, ``"envpool"`` (the same conventions emulated in
             EnvPool's C++ threads: :mod:`taskdistill_rl.envs.envpool_atari`). An Atari env's
             ``env_backend`` attribute names it.
+        workers: forked processes stepping the sub-envs (families with ``forks_rollouts``,
+            MuJoCo; the same results as one process).
         **env_kwargs: passed to the environment's constructor (e.g. ``n_dims=2``).
 
     Raises:
@@ -57,4 +61,8 @@ def make_env(
         (torch.Size([4]), 4)
     """
     family = check_env_backend(env_id, backend)
+    if workers > 1:
+        if not family.forks_rollouts:
+            raise InvalidInputError(f"env workers: {family.description} ({env_id}) steps in one process")
+        env_kwargs["workers"] = workers
     return family.make(env_id, backend=backend, num_envs=num_envs, device=device, seed=seed, **env_kwargs)
