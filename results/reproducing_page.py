@@ -24,6 +24,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from taskdistill_rl.envs.families import family_of
 from taskdistill_rl.learners import GRID_DEPTHS, GRID_WIDTHS  # Table 6's grid, as evaluate --grid
 from taskdistill_rl.tables import Spread, markdown_table, number, plus_minus, write_page
 
@@ -89,7 +90,13 @@ def load_toml(path: Path) -> dict:
 def reproduce(summary: dict, name: str) -> list[str]:
     """The run's recorded command (none if it has not one), writing to ``runs/<name>``."""
     command = summary.get("reproduce")
-    return [command.replace("--out OUT", f"--out runs/{name}")] if command else []
+    if not command:
+        return []
+    distills = command.startswith("taskdistill distill") and "scale-rewards" not in command
+    if distills and family_of(summary["env"]).scales_rewards:
+        # made before MuJoCo scaled rewards by default (issue 28), whose commands name it since
+        command = command.replace(" --epochs ", " --no-scale-rewards --epochs ", 1)
+    return [command.replace("--out OUT", f"--out runs/{name}")]
 
 
 def commit(record: dict) -> str:

@@ -48,7 +48,6 @@ ADDED_LATER = {
     "algo": "ppmo",
     "algo_options": {},
     "env_family": None,
-    "scale_rewards": None,
 }
 # PPMO's section of the config: fields only `--algo ppmo` reads (the presets are PPMO schedules). They
 # stay top-level fields (every flag, config file and checkpoint hash of a PPMO run is unchanged);
@@ -85,6 +84,9 @@ RUN_CONTROL = {
     "max_divergences",
     "env_workers",
 }
+# Learning fields the checkpoint itself records and the algorithm compares on load, by name: MuJoCo's
+# default scaling changed (issue 28), so a hashed `None` would mean one thing before and another after.
+CHECKED_ON_LOAD = {"scale_rewards"}
 # Learning fields a resume may change with a warning instead of a refusal: the run goes on from the
 # saved tensors, but is no longer bit-identical to an uninterrupted one.
 WARNED_ON_RESUME = {"threads"}
@@ -302,8 +304,10 @@ class DistillConfig:
 
     def learning_hash(self) -> str:
         """Hash of everything that changes what is learned (``--resume`` refuses a mismatch).
-        Fields added later are left out at their default, so older checkpoints still resume."""
-        ignored = RUN_CONTROL | WARNED_ON_RESUME | (PPMO_OPTIONS if self.algo != "ppmo" else set())
+        Fields added later are left out at their default, so older checkpoints still resume;
+        ``CHECKED_ON_LOAD``'s are compared by the algorithm when it loads the checkpoint."""
+        ignored = RUN_CONTROL | WARNED_ON_RESUME | CHECKED_ON_LOAD
+        ignored |= PPMO_OPTIONS if self.algo != "ppmo" else set()
         data = {
             k: v
             for k, v in self.to_dict().items()

@@ -129,6 +129,7 @@ def distill_command(
     algorithm's own flags (its ``flags``; default: PPMO's). Options without a flag that differ
     from the defaults are listed after ``#``."""
     from taskdistill_rl.config import DistillConfig
+    from taskdistill_rl.envs.families import family_of
 
     if algo_flags is None:
         from taskdistill_rl.algorithms.ppmo import PPMO
@@ -157,8 +158,11 @@ def distill_command(
             args += [flag, str(value)]
     if config.normalize_obs is not None:
         args.append("--normalize-obs" if config.normalize_obs else "--no-normalize-obs")
-    if config.scale_rewards is not None:
-        args.append("--scale-rewards" if config.scale_rewards else "--no-scale-rewards")
+    scale = config.scale_rewards
+    if scale is None and config.algo == "ppmo":  # a family's scaling said out loud: it became
+        scale = family_of(config.env).scales_rewards or None  # MuJoCo's default later (issue 28)
+    if scale is not None:
+        args.append("--scale-rewards" if scale else "--no-scale-rewards")
     if config.device != "cpu":  # a seed gives other tensors on a GPU than on the CPU
         args += ["--device", config.device]
     if config.cudnn_benchmark:

@@ -8,6 +8,7 @@ import torch
 
 from taskdistill_rl.algorithms.ppmo import PPMO
 from taskdistill_rl.config import DistillConfig
+from taskdistill_rl.errors import InvalidInputError
 from taskdistill_rl.results import distill_command
 from taskdistill_rl.reward_scaling import RewardScaler
 
@@ -125,15 +126,41 @@ def test_a_checkpoint_carries_the_statistics_and_restarts_the_returns():
         resumed.close()
 
 
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_checkpoint_resumes_only_as_it_scaled(saved):
+    """A MuJoCo run left to the default before the default became scaling must not start scaling
+    mid-way on resume (nor the other way): one error naming the flag that resumes it."""
+    first = _pendulum(saved)
+    first.step()
+    state = first.state_dict()
+    first.close()
+    other = _pendulum(not saved)
+    try:
+        flag = "--scale-rewards" if saved else "--no-scale-rewards"
+        with pytest.raises(InvalidInputError, match=f"resume with {flag}$"):
+            other.load_state_dict(state)
+        assert other.meta_epoch == 0  # refused before anything was loaded
+    finally:
+        other.close()
+
+
 def test_the_default_is_the_familys_and_a_choice_is_in_the_reproduce_command():
     from taskdistill_rl.envs.families import family_of
 
     config = DistillConfig(env="Hopper-v5").resolved()
-    assert config.scale_rewards is None and family_of("Hopper-v5").scales_rewards is False
-    assert "scale-rewards" not in distill_command(config, 3)
+    assert config.scale_rewards is None and family_of("Hopper-v5").scales_rewards is True
+    assert family_of("CartPole-v1").scales_rewards is False
+    algo = PPMO("Hopper-v5", num_envs=4, steps_per_env=8, inits_per_epoch=2)
+    assert algo.reward_scaler is not None  # the family's default reaches the algorithm
+    algo.close()
+    # said out loud, so the command still reproduces the run if the family's default changes again
+    assert "--scale-rewards" in distill_command(config, 3).split()
+    assert "scale-rewards" not in distill_command(DistillConfig(env="CartPole-v1").resolved(), 3)
     on = DistillConfig(env="Hopper-v5", scale_rewards=True).resolved()
     assert "--scale-rewards" in distill_command(on, 3).split()
     off = DistillConfig(env="Hopper-v5", scale_rewards=False).resolved()
     assert "--no-scale-rewards" in distill_command(off, 3).split()
-    # a run that leaves it to the family keeps the hash its checkpoints were written with
-    assert on.learning_hash() != config.learning_hash() != off.learning_hash()
+    # the checkpoint records whether it scaled and PPMO compares that on load
+    # (test_a_checkpoint_resumes_only_as_it_scaled), so the hash leaves the field out: an older MuJoCo
+    # checkpoint, hashed with None, resumes with --no-scale-rewards
+    assert on.learning_hash() == config.learning_hash() == off.learning_hash()

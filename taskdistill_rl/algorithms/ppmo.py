@@ -483,6 +483,14 @@ class PPMO(Algorithm):
         }
 
     def load_state_dict(self, state: dict) -> None:
+        saved_scaling = "reward_scaler" in state["rollout"]
+        if saved_scaling != (self.reward_scaler is not None):
+            # MuJoCo's default changed (issue 28): a run left to the default must not switch mid-way
+            flag = "--scale-rewards" if saved_scaling else "--no-scale-rewards"
+            raise InvalidInputError(
+                f"the checkpoint was learned {'with' if saved_scaling else 'without'} reward scaling and "
+                f"this run {'does not scale' if saved_scaling else 'scales'} rewards: resume with {flag}"
+            )
         self.dataset.load_state_dict(state["dataset"])
         self.critic.load_state_dict(state["critic"])
         self.dataset_optim.load_state_dict(state["dataset_optim"])

@@ -155,7 +155,7 @@ def distill(
         typer.Option(
             "--scale-rewards/--no-scale-rewards",
             help="Learn from rewards divided by the running std of the discounted return (scores "
-            "stay raw; default: the env family's, off for every family today).",
+            "stay raw; default: the env family's, on for MuJoCo).",
         ),
     ] = None,
     checkpoint_interval: Annotated[int, typer.Option(min=1, help="Meta-epochs between checkpoints.")] = 25,
