@@ -34,6 +34,8 @@ import torch
 from tensordict import TensorDict
 from torchrl.envs import EnvBase
 
+from taskdistill_rl.errors import InvalidInputError
+
 ShardFn = Callable[[int, int], EnvBase]  # (first sub-env, number of sub-envs) -> that share's env
 MIN_ENVS_PER_PROCESS = 8  # fewer sub-envs per worker process than this: step them all in one
 
@@ -263,12 +265,17 @@ class ForkedVectorEnv(gym.vector.VectorEnv):
         workers: processes; at most ``num_envs``.
 
     Raises:
+        InvalidInputError: observations that are not one array (a dict or tuple space).
         RuntimeError: a worker failed (its traceback in the message) or died.
     """
 
     def __init__(self, make_share: Callable[[int], gym.vector.VectorEnv], num_envs: int, *, workers: int):
         probe = make_share(1)
         try:
+            if not isinstance(probe.single_observation_space, gym.spaces.Box):
+                raise InvalidInputError(
+                    f"env workers need array observations, not {probe.single_observation_space}"
+                )
             self.metadata = dict(probe.metadata)
             self.render_mode = probe.render_mode
             self.spec = probe.spec

@@ -71,22 +71,14 @@ def gym_vector_env(
             **env_kwargs,
         )
 
-    try:
-        vec = make_sync(num_envs if workers <= 1 else 1)
+    from taskdistill_rl.env_workers import ForkedVectorEnv
+
+    try:  # a forked env builds one env here first: the same refusals, before any worker starts
+        vec = make_sync(num_envs) if workers <= 1 else ForkedVectorEnv(make_sync, num_envs, workers=workers)
     except TypeError as err:
         raise InvalidInputTypeError(f"bad keyword arguments for {env_id!r} {env_kwargs}: {err}") from err
     except (ValueError, gym.error.Error) as err:  # the env's constructor refused the user's arguments
         raise InvalidInputError(f"{env_id!r} with {env_kwargs or 'no arguments'}: {err}") from err
-    if workers > 1:
-        if not isinstance(vec.single_observation_space, gym.spaces.Box):
-            vec.close()
-            raise InvalidInputError(
-                f"{env_id!r}: env workers need array observations, not {vec.single_observation_space}"
-            )
-        vec.close()
-        from taskdistill_rl.env_workers import ForkedVectorEnv
-
-        vec = ForkedVectorEnv(make_sync, num_envs, workers=workers)
     return GymWrapper(vec, categorical_action_encoding=True, device=device)
 
 
